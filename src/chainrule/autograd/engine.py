@@ -1,0 +1,205 @@
+"""The backward pass: one iterative reverse topological walk over the recorded graph.
+
+For each tensor, in reverse topological order, the engine takes the gradient that has
+accumulated for it (``g`` — the sum over all its consumers: *branches add*), calls the
+VJP of the op that produced it once per input that requires grad, checks the result's
+shape and dtype against that input, and adds it into the input's pending gradient.
+Pending gradients live in a dict keyed by ``id`` and are popped when consumed, so memory
+is released as the walk proceeds; nothing is written onto interior tensors unless asked
+(``retain_grad``). The walk uses an explicit stack, so graph depth is unlimited.
+
+First-order backward runs on raw arrays with the ``RAW`` namespace and records nothing.
+``create_graph=True`` runs the same VJPs on Tensors with the ``DIFF`` namespace while grad
+mode is on, so the backward pass becomes part of the graph (gradients of gradients).
+"""
+
+from __future__ import annotations
+
+from chainrule.autograd.mode import enable_grad, no_grad, state
+from chainrule.autograd.primitive import DIFF, RAW
+from chainrule.backend import xp
+from chainrule.errors import GraphError, ShapeError
+from chainrule.tensor import Tensor
+
+
+def topological_order(roots):
+    """Tensors that require grad and lead to ``roots``, inputs before the ops using them."""
+    order, seen = [], set()
+    stack = [(r, False) for r in roots if r.requires_grad]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        if t._op is not None:
+            if t._parents is None:
+                raise GraphError(
+                    f"backward through the graph a second time: the graph below '{t._op.name}' "
+                    "was freed by an earlier backward; pass retain_graph=True to keep it"
+                )
+            for p in t._parents:
+                if p.requires_grad and id(p) not in seen:
+                    stack.append((p, False))
+    return order
+
+
+def _seed_gradient(root, gradient, create_graph):
+    if gradient is None:
+        if root.data.size != 1:
+            raise GraphError(
+                f"backward: the output has shape {root.shape}; pass gradient= (the upstream "
+                "gradient ∂L/∂output, same shape) for non-scalar outputs"
+            )
+        g = xp.ones_like(root.data)
+    else:
+        g = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient)
+        if g.shape != root.shape:
+            raise ShapeError(f"backward: gradient shape {g.shape} != output shape {root.shape}")
+        g = g.astype(root.data.dtype, copy=True)
+    if create_graph:
+        return gradient if isinstance(gradient, Tensor) and gradient.dtype == g.dtype else Tensor(g)
+    return g
+
+
+def run_backward(roots, gradients, retain_graph=False, create_graph=False, inputs=None, trace=None):
+    """The walk behind ``Tensor.backward`` and ``grad``.
+
+    With ``inputs=None`` leaves accumulate into ``.grad``. Otherwise nothing is written
+    and the gradients of ``inputs`` are returned (None where unreached). ``trace``, if
+    given, is called as ``trace(t, i, parent, g, g_i)`` for every edge — used by
+    ``chainrule.explain`` to narrate the chain rule from the very same pass.
+    """
+    for r in roots:
+        if not r.requires_grad:
+            raise GraphError(
+                "backward: the output does not require grad (no input had requires_grad=True, "
+                "or it was computed under no_grad)"
+            )
+    order = topological_order(roots)
+    grads = {}
+    for r, gr in zip(roots, gradients):
+        g = _seed_gradient(r, gr, create_graph)
+        prev = grads.get(id(r))
+        grads[id(r)] = g if prev is None else prev + g
+    wanted = None if inputs is None else {id(t): k for k, t in enumerate(inputs)}
+    found = [None] * (0 if inputs is None else len(inputs))
+    handed_out = set()  # arrays already stored as a .grad: never share one between tensors
+    F = DIFF if create_graph else RAW
+    anomaly = state.anomaly
+
+    with enable_grad() if create_graph else no_grad():
+        for t in reversed(order):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if t._hooks:
+                g = _run_hooks(t, g, create_graph)
+            if wanted is not None and id(t) in wanted:
+                found[wanted[id(t)]] = g if create_graph else Tensor(g)
+            prim = t._op
+            if prim is None or t._retains_grad:
+                if wanted is None:
+                    _accumulate(t, g, create_graph, handed_out)
+                if prim is None:
+                    continue
+            parents = t._parents
+            params = t._params
+            if create_graph:
+                ans, args = t, parents
+            else:
+                ans, args = t.data, [p.data for p in parents]
+            vjps = prim.vjps
+            for i, p in enumerate(parents):
+                if not p.requires_grad:
+                    continue
+                gi = vjps[i](F, g, ans, *args, **params)
+                if gi.shape != p.shape or gi.dtype != p.dtype:
+                    _bad_gradient(prim, i, gi, p)
+                if trace is not None:
+                    trace(t, i, p, g, gi)
+                if anomaly is not None:
+                    anomaly.check_backward(t, i, gi)
+                prev = grads.get(id(p))
+                grads[id(p)] = gi if prev is None else prev + gi
+            if not retain_graph:
+                t._parents = None
+                t._params = None
+    return found
+
+
+def _run_hooks(t, g, create_graph):
+    for hook in list(t._hooks):
+        out = hook(g if create_graph else Tensor(g))
+        if out is not None:
+            out = out if isinstance(out, Tensor) else Tensor(xp.asarray(out))
+            if out.shape != t.shape:
+                raise ShapeError(f"hook: returned gradient {out.shape} for a tensor of {t.shape}")
+            g = out if create_graph else out.data
+    return g
+
+
+def _accumulate(t, g, create_graph, handed_out):
+    """Add ``g`` into ``t.grad`` (never assigning over an existing gradient)."""
+    if create_graph:
+        t.grad = g if t.grad is None else t.grad + g
+        return
+    if t.grad is not None:
+        t.grad = Tensor(t.grad.data + g)
+        return
+    # own the array: a view (reshape/broadcast) or an array already given to another
+    # tensor (add distributes one g to both inputs) would let in-place edits leak across
+    if id(g) in handed_out or not g.flags.owndata or not g.flags.writeable:
+        g = g.copy()
+    handed_out.add(id(g))
+    t.grad = Tensor(g)
+
+
+def _bad_gradient(prim, i, gi, p):
+    raise ShapeError(
+        f"{prim.name}: the VJP for input {i} returned a gradient of shape {tuple(gi.shape)} "
+        f"and dtype {gi.dtype}, but the input has shape {p.shape} and dtype {p.dtype}"
+    )
+
+
+def backward(tensor, gradient=None, retain_graph=False, create_graph=False):
+    """Accumulate ∂tensor/∂leaf into every leaf's ``.grad`` (see ``Tensor.backward``)."""
+    run_backward([tensor], [gradient], retain_graph or create_graph, create_graph)
+
+
+def grad(
+    outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False
+):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned rather than stored.
+
+    Like ``torch.autograd.grad``: ``.grad`` attributes are left untouched; with
+    ``create_graph=True`` the results are themselves differentiable (Hessian-vector
+    products, gradient penalties). ``inputs`` may be interior tensors.
+    """
+    single_out = isinstance(outputs, Tensor)
+    outputs = [outputs] if single_out else list(outputs)
+    single_in = isinstance(inputs, Tensor)
+    inputs = [inputs] if single_in else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor) or not isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+    for t in inputs:
+        if not t.requires_grad:
+            raise GraphError("grad: one of the inputs does not require grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    found = run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=inputs)
+    for k, f in enumerate(found):
+        if f is None:
+            if not allow_unused:
+                raise GraphError(
+                    f"grad: input {k} was not used to compute the outputs; "
+                    "pass allow_unused=True to get None for it"
+                )
+    return tuple(found)

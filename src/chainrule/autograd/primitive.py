@@ -1,0 +1,125 @@
+"""Primitives: a forward on raw arrays plus one vector-Jacobian product per input.
+
+A primitive is the unit the engine differentiates. Its VJP for input ``i`` is the
+lecture's ``∇x z = (∂y/∂x)ᵀ ∇y z``: it receives the upstream gradient ``g`` (shaped like
+the output ``ans``) and returns the gradient for input ``i`` (shaped like that input).
+
+VJPs are written once and run in two modes. Each receives a namespace ``F`` first:
+
+* first-order backward passes :data:`RAW`, whose functions are the primitives' raw array
+  forwards, and raw arrays for ``g``, ``ans`` and the inputs — nothing is recorded;
+* ``create_graph=True`` passes :data:`DIFF`, the differentiable Tensor functions of
+  :mod:`chainrule.ops`, and Tensors — so the backward pass is itself a graph and can be
+  differentiated again.
+
+Arithmetic in VJPs uses operators and methods that NumPy arrays and Tensors share
+(``g * y``, ``g.sum(axis=0)``, ``x.mT``); everything else goes through ``F``.
+
+Define a new primitive with :func:`defprimitive` and call it with :func:`apply`; this is
+exactly how the built-in ops are made.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+
+from chainrule.autograd.mode import state
+from chainrule.backend import xp
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+class Primitive:
+    """A differentiable operation.
+
+    Attributes:
+        name: the op's name, used in graphs, narration and error messages.
+        forward: ``forward(*arrays, **params) -> array``.
+        vjps: one function per input, ``vjp(F, g, ans, *inputs, **params)``, or ``None``
+            for an input that is not differentiable (labels, masks). For variadic ops
+            (``concatenate``) an object whose ``[i]`` returns the VJP for input ``i``.
+        pattern: how the op treats gradients, in the lecture's words ("distributes",
+            "switches", "routes", ...), or None.
+    """
+
+    __slots__ = ("forward", "name", "pattern", "vjps")
+
+    def __init__(self, name, forward, vjps, pattern=None):
+        self.name = name
+        self.forward = forward
+        self.vjps = vjps
+        self.pattern = pattern
+
+    def __repr__(self):
+        return f"Primitive({self.name!r})"
+
+
+def defprimitive(name, forward, *vjps, pattern=None, variadic=False):
+    """Register a primitive: its raw forward, then one VJP per input (in input order).
+
+    >>> def cube(x): return x ** 3
+    >>> CUBE = defprimitive("cube", cube, lambda F, g, ans, x: g * 3 * x * x)
+    >>> def tensor_cube(t): return apply(CUBE, t)
+
+    With ``variadic=True`` a single VJP ``vjp(i, F, g, ans, *inputs, **params)`` serves
+    every input position.
+    """
+    if name in PRIMITIVES:
+        raise ValueError(f"defprimitive: a primitive named {name!r} is already registered")
+    if variadic:
+        (vjp_any,) = vjps
+        vjps = _NthVJP(vjp_any)
+    prim = Primitive(name, forward, vjps, pattern)
+    PRIMITIVES[name] = prim
+    setattr(RAW, name, forward)
+    return prim
+
+
+class _NthVJP:
+    """``vjps[i]`` for a variadic primitive: the shared VJP with ``i`` bound."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __getitem__(self, i):
+        return functools.partial(self.fn, i)
+
+
+def apply(prim, *inputs, **params):
+    """Run ``prim`` on Tensors and, when grad mode is on, link the result into the graph.
+
+    The output records ``prim``, its inputs and ``params`` only if some input requires
+    grad; otherwise it is a plain constant and backward never sees it.
+    """
+    from chainrule.tensor import Tensor
+
+    ans = prim.forward(*[t.data for t in inputs], **params)
+    if not ans.ndim:  # NumPy returns scalars from 0-d math; keep arrays throughout
+        ans = xp.asarray(ans)
+    out = Tensor(ans)
+    if state.enabled:
+        for t in inputs:
+            if t.requires_grad:
+                out.requires_grad = True
+                out._op = prim
+                out._parents = inputs
+                out._params = params
+                break
+    if state.anomaly is not None:
+        state.anomaly.check_forward(prim, inputs, out)
+    return out
+
+
+# The two namespaces handed to VJPs. RAW gains each primitive's forward as it is
+# registered, plus the few non-differentiable helpers below; DIFF is filled by
+# chainrule.ops with the Tensor-level functions of the same names.
+RAW = SimpleNamespace(
+    data=lambda a: a,
+    sign=xp.sign,
+    zeros_like=xp.zeros_like,
+    ones_like=xp.ones_like,
+)
+DIFF = SimpleNamespace()

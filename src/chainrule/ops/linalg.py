@@ -1,0 +1,91 @@
+"""Matrix products: ``matmul`` (1-D, 2-D, batched, broadcast) and the fused ``linear``.
+
+For ``ans = x @ y`` the VJPs are the lecture's ``∇W f = 2q·xᵀ`` pattern in general form:
+``∇x = g @ yᵀ`` and ``∇y = xᵀ @ g`` (transposes of the last two axes). 1-D operands are
+promoted to matrices by explicit reshapes, and batch axes are broadcast by explicit
+``broadcast_to``, so the primitive itself only ever sees matching >=2-D operands.
+"""
+
+from __future__ import annotations
+
+from chainrule.autograd.primitive import apply, defprimitive
+from chainrule.errors import ShapeError
+from chainrule.ops.operands import binary_lift, broadcast_shape, conform, lift, result_dtype
+from chainrule.ops.shape import reshape
+from chainrule.tensor import Tensor
+
+MATMUL = defprimitive(
+    "matmul",
+    lambda x, y: x @ y,
+    lambda F, g, ans, x, y: g @ y.mT,
+    lambda F, g, ans, x, y: x.mT @ g,
+)
+
+
+def matmul(x, y):
+    """Matrix product ``x @ y`` with NumPy's rules for 1-D and batched operands."""
+    x, y = binary_lift(x, y)
+    x0, y0 = x.shape, y.shape
+    if x.ndim == 0 or y.ndim == 0:
+        raise ShapeError(f"matmul: {x0} @ {y0}: scalars are not matrices; use *")
+    if x.shape[-1] != y.shape[-2 if y.ndim > 1 else 0]:
+        raise ShapeError(f"matmul: {x0} @ {y0}: inner dimensions differ")
+    if x.ndim == 1:
+        x = reshape(x, (1, x.shape[0]))
+    if y.ndim == 1:
+        y = reshape(y, (y.shape[0], 1))
+    if x.dtype != y.dtype or x.shape[:-2] != y.shape[:-2]:
+        batch = broadcast_shape("matmul", x.shape[:-2], y.shape[:-2])
+        dtype = result_dtype(x.dtype, y.dtype)
+        x = conform(x, dtype, batch + x.shape[-2:])
+        y = conform(y, dtype, batch + y.shape[-2:])
+    out = apply(MATMUL, x, y)
+    if len(x0) == 1 or len(y0) == 1:  # drop the axes that 1-D promotion added
+        keep_rows = () if len(x0) == 1 else out.shape[-2:-1]
+        keep_cols = () if len(y0) == 1 else out.shape[-1:]
+        out = reshape(out, out.shape[:-2] + keep_rows + keep_cols)
+    return out
+
+
+def _linear(x, w, b):
+    out = x @ w.T
+    out += b  # in place: one (batch, out) buffer instead of two
+    return out
+
+
+def _rows(a):
+    """Collapse all leading axes: (..., n) -> (N, n)."""
+    return a.reshape((-1, a.shape[-1]))
+
+
+LINEAR = defprimitive(
+    "linear",
+    _linear,
+    lambda F, g, ans, x, w, b: g @ w,
+    lambda F, g, ans, x, w, b: _rows(g).T @ _rows(x),
+    lambda F, g, ans, x, w, b: _rows(g).sum(axis=0),
+)
+
+
+def linear(x, weight, bias=None):
+    """The lecture's layer ``a = W h + b`` on a batch of rows: ``x @ Wᵀ + b``.
+
+    ``weight`` has shape (out_features, in_features), as in PyTorch. Fused into one node
+    (one matmul and one in-place add forward; three products backward) because it is the
+    hot path of every MLP. Data that does not require grad is cast to the weight's dtype,
+    so float64 NumPy data feeds a float32 model without an upcast.
+    """
+    x, w = lift(x), lift(weight)
+    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
+        raise ShapeError(f"linear: input {x.shape} does not match weight {w.shape}")
+    if x.dtype != w.dtype and not x.requires_grad:
+        x = Tensor(x.data.astype(w.dtype))
+    if bias is None:
+        return matmul(x, w.T)
+    b = lift(bias)
+    if b.shape != (w.shape[0],):
+        raise ShapeError(f"linear: bias {b.shape} does not match weight {w.shape}")
+    if not (x.dtype == w.dtype == b.dtype):
+        dtype = result_dtype(x.dtype, w.dtype, b.dtype)
+        x, w, b = conform(x, dtype), conform(w, dtype), conform(b, dtype)
+    return apply(LINEAR, x, w, b)

@@ -1,0 +1,102 @@
+"""Turning operands into Tensors and lining them up: the one place for promotion rules.
+
+Binary ops broadcast *explicitly*: an operand that requires grad and is smaller than the
+result goes through ``broadcast_to``, whose VJP (``sum_to``) is the single place that sums
+gradients back to an input's shape. Constants are left to NumPy's own broadcasting, since
+no gradient flows into them. Dtypes follow PyTorch: a float operand fixes the dtype
+against ints and Python scalars; two float dtypes promote, and the lower one is cast with
+``astype`` so every gradient keeps its input's dtype.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+from chainrule.backend import xp
+from chainrule.errors import ShapeError
+from chainrule.tensor import Tensor, _as_array
+
+
+def lift(x, like=None) -> Tensor:
+    """``x`` as a Tensor; a Python number takes the float dtype of ``like`` if it has one."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, numbers.Number) and like is not None and like.data.dtype.kind in "fc":
+        return Tensor(xp.asarray(x, dtype=like.data.dtype))
+    return Tensor(_as_array(x, None))
+
+
+def result_dtype(*dtypes):
+    """The dtype of a result: floats win over ints/bools, floats promote among themselves."""
+    floats = [d for d in dtypes if d.kind in "fc"]
+    return xp.result_type(*floats) if floats else xp.result_type(*dtypes)
+
+
+def broadcast_shape(name, *shapes):
+    try:
+        return xp.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ShapeError(
+            f"{name}: shapes {' and '.join(str(tuple(s)) for s in shapes)} do not broadcast"
+        ) from None
+
+
+def align(name, *tensors, shape=None):
+    """Cast and broadcast ``tensors`` to a common dtype and shape (explicit broadcasting)."""
+    dtype = result_dtype(*(t.data.dtype for t in tensors))
+    if shape is None:
+        shape = broadcast_shape(name, *(t.data.shape for t in tensors))
+    return [conform(t, dtype, shape) for t in tensors]
+
+
+def conform(t, dtype, shape=None):
+    """Cast ``t`` to ``dtype`` and, if it requires grad, broadcast it to ``shape``."""
+    from chainrule.ops.elementwise import astype
+    from chainrule.ops.shape import broadcast_to
+
+    if t.data.dtype != dtype:
+        t = astype(t, dtype) if t.requires_grad else Tensor(t.data.astype(dtype))
+    if shape is not None and t.requires_grad and t.data.shape != shape:
+        t = broadcast_to(t, shape)
+    return t
+
+
+def binary_lift(x, y):
+    """Lift ``x`` and ``y`` to Tensors; a Python number takes the other operand's dtype."""
+    if not isinstance(x, Tensor):
+        x = lift(x, y if isinstance(y, Tensor) else None)
+    if not isinstance(y, Tensor):
+        y = lift(y, x)
+    return x, y
+
+
+def binary_operands(name, x, y):
+    """Lift ``x`` and ``y`` to Tensors and align them when shapes or dtypes differ."""
+    x, y = binary_lift(x, y)
+    if x.data.shape != y.data.shape or x.data.dtype != y.data.dtype:
+        x, y = align(name, x, y)
+    return x, y
+
+
+def normalize_axis(axis, ndim, dim=None):
+    """``axis`` (or its alias ``dim``) as a sorted tuple of non-negative ints, or None."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("pass either axis or dim, not both")
+        axis = dim
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ShapeError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(a) % max(ndim, 1))
+    return tuple(sorted(out))
+
+
+def keepdims_shape(shape, axes):
+    """``shape`` with the reduced ``axes`` (None: all) kept as length-1 dimensions."""
+    if axes is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))

@@ -1,0 +1,100 @@
+"""Reductions: sum, mean, max, min, logsumexp over an ``axis`` (int, tuple or None).
+
+``dim`` is accepted as an alias of ``axis`` (PyTorch's name). The VJP of every reduction
+reshapes the upstream gradient to the ``keepdims`` shape and broadcasts it back.
+"""
+
+from __future__ import annotations
+
+import math
+
+from chainrule.autograd.primitive import apply, defprimitive
+from chainrule.backend import xp
+from chainrule.ops.operands import keepdims_shape, lift, normalize_axis
+
+
+def _sum(x, axis=None, keepdims=False):
+    return x.sum(axis=axis, keepdims=keepdims)
+
+
+SUM = defprimitive(
+    "sum",
+    _sum,
+    lambda F, g, ans, x, axis=None, keepdims=False: F.broadcast_to(
+        g.reshape(keepdims_shape(x.shape, axis)), x.shape
+    ),
+    pattern="distributes",
+)
+
+
+def sum(x, axis=None, keepdims=False, *, dim=None):
+    """Σ over ``axis``; every input element receives the upstream gradient unchanged."""
+    x = lift(x)
+    return apply(SUM, x, axis=normalize_axis(axis, x.ndim, dim), keepdims=bool(keepdims))
+
+
+def mean(x, axis=None, keepdims=False, *, dim=None):
+    """Σ / n over ``axis`` (composed: sum, then divide by the count)."""
+    x = lift(x)
+    axes = normalize_axis(axis, x.ndim, dim)
+    n = x.size if axes is None else math.prod(x.shape[a] for a in axes)
+    return sum(x, axes, keepdims) / n
+
+
+def _max_share(F, ans, x, axis):
+    """1/k for each of the k elements that attain the max, 0 elsewhere."""
+    xd = F.data(x)
+    winners = xd == F.data(ans).reshape(keepdims_shape(xd.shape, axis))
+    return (winners / winners.sum(axis=axis, keepdims=True)).astype(xd.dtype)
+
+
+def _max(x, axis=None, keepdims=False):
+    return x.max(axis=axis, keepdims=keepdims)
+
+
+MAX = defprimitive(
+    "max",
+    _max,
+    lambda F, g, ans, x, axis=None, keepdims=False: (
+        g.reshape(keepdims_shape(x.shape, axis)) * _max_share(F, ans, x, axis)
+    ),
+    pattern="routes",
+)
+
+
+def max(x, axis=None, keepdims=False, *, dim=None):
+    """Largest element over ``axis``. The gradient is *routed* to the winner; when several
+    elements tie for the max they share it equally (1/k each), as torch.amax does."""
+    x = lift(x)
+    return apply(MAX, x, axis=normalize_axis(axis, x.ndim, dim), keepdims=bool(keepdims))
+
+
+def min(x, axis=None, keepdims=False, *, dim=None):
+    """Smallest element over ``axis``, as -max(-x) (same routing and tie rule)."""
+    return -max(-lift(x), axis, keepdims, dim=dim)
+
+
+def _logsumexp(x, axis=None, keepdims=False):
+    # log Σ e^x = m + log Σ e^(x - m) with m = max x, so no exp overflows
+    m = x.max(axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    out = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
+    if keepdims:
+        return out
+    return out.reshape(()) if axis is None else xp.squeeze(out, axis=axis)
+
+
+LOGSUMEXP = defprimitive(
+    "logsumexp",
+    _logsumexp,
+    lambda F, g, ans, x, axis=None, keepdims=False: (
+        g.reshape(keepdims_shape(x.shape, axis))
+        * F.exp(x - ans.reshape(keepdims_shape(x.shape, axis)))
+    ),
+)
+
+
+def logsumexp(x, axis=None, keepdims=False, *, dim=None):
+    """log Σ e^x over ``axis``, computed stably; ∂/∂x = softmax(x). Fused for stability."""
+    x = lift(x)
+    return apply(LOGSUMEXP, x, axis=normalize_axis(axis, x.ndim, dim), keepdims=bool(keepdims))
