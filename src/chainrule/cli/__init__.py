@@ -1,0 +1,64 @@
+"""The ``chainrule`` command: one argparse parser, one module per group of subcommands.
+
+Each module in :data:`COMMAND_MODULES` exposes ``register(subparsers)``, which adds its
+subcommands and sets ``func(args) -> int`` on each. User errors (``ValueError``,
+``OSError``) print one line and exit with status 2 — no traceback unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = (
+    "chainrule.cli.train",  # train, evaluate, predict, info
+    "chainrule.cli.explain",  # explain
+    "chainrule.cli.diagnose",  # diagnose, gradcheck
+    "chainrule.cli.sweep",  # sweep, sweep-report
+    "chainrule.cli.bench",  # bench
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from chainrule import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="chainrule",
+        description="Backpropagation made real: train MLPs, see every gradient, check it.",
+        epilog="Run 'chainrule COMMAND --help' for a command's options and examples.",
+    )
+    parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:  # a command group still being written
+            if e.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("chainrule: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as e:
+        if args.debug:
+            raise
+        print(f"chainrule {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
