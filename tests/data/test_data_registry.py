@@ -72,3 +72,10 @@ def test_csv_path_dispatches_to_load_csv(tmp_path):
     assert s.name == "points" and s.n_features == 2 and len(s.y_test) == 2
     with pytest.raises(ValueError, match=r"does not take option.* noise"):
         load_dataset(str(path), noise=0.1)
+
+
+def test_any_existing_file_is_read_as_csv(tmp_path):
+    path = tmp_path / "table.tsv"
+    path.write_text("".join(f"{i}\t{i % 2}\n" for i in range(10)))
+    s = load_dataset(path, delimiter="\t", test_fraction=0)
+    assert s.name == "table" and s.y_train.tolist() == [i % 2 for i in range(10)]

@@ -188,7 +188,7 @@ def load_csv(
         stratify = task == "classification"
         train, test = split_indices(y, test_fraction, seed, stratify, what="test_fraction")
     if name is None:
-        name = path.name.removesuffix(".gz").removesuffix(".csv")
+        name = Path(path.name.removesuffix(".gz")).stem
     return Splits(
         X_train=X[train],
         y_train=y[train],

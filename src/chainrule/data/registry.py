@@ -1,14 +1,15 @@
 """``load_dataset(name)``: one entry point from a name (the CLI's ``--data``) to ``Splits``.
 
 Names are case-insensitive and ``_`` equals ``-`` (``Fashion_MNIST`` is ``fashion-mnist``).
-A name ending in ``.csv`` or ``.csv.gz`` is loaded with ``load_csv``. Options a loader does
-not take are refused with their names rather than ignored, so a typo cannot silently run
-with defaults.
+Any other name ending in ``.csv`` or ``.csv.gz``, or naming an existing file, is loaded
+with ``load_csv``. Options a loader does not take are refused with their names rather than
+ignored, so a typo cannot silently run with defaults.
 """
 
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 from chainrule.data.csv_files import load_csv
 from chainrule.data.dataset import Splits
@@ -69,10 +70,10 @@ def load_dataset(name: str, data_dir=None, **kw) -> Splits:
     synthetic sets; ``label``, ``task``, ``test_fraction`` … for CSV files).
     """
     key = str(name).strip().lower().replace("_", "-")
-    if key.endswith((".csv", ".csv.gz")):
-        loader = _csv_loader(str(name))
-    elif key in DATASETS:
+    if key in DATASETS:
         loader = DATASETS[key]
+    elif key.endswith((".csv", ".csv.gz")) or Path(str(name)).expanduser().is_file():
+        loader = _csv_loader(str(name))
     else:
         choices = ", ".join(DATASETS)
         raise ValueError(
