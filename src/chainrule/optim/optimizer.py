@@ -85,6 +85,11 @@ def _check(owner: str, name: str, value, ok: bool, rule: str):
         raise ValueError(f"{owner}: invalid {name} {value!r} (must be {rule})")
 
 
+def zeros_for(p):
+    """A C-contiguous zero array shaped like parameter ``p``, on its device (NumPy or CuPy)."""
+    return backend.namespace_of(p.data).zeros(p.data.shape, p.data.dtype)
+
+
 def effective_grad(xp, param, grad, s, weight_decay: float, maximize: bool):
     """The gradient an update uses: ``g = ±∇L + λθ`` (coupled L2 weight decay).
 
