@@ -83,7 +83,7 @@ class ArrayDataset:
         return f"ArrayDataset(X: {self.X.shape} {self.X.dtype}, y: {self.y.shape} {self.y.dtype})"
 
 
-@dataclass
+@dataclass(eq=False)  # arrays have no single truth value; compare fields explicitly
 class Splits:
     """A data set ready for training: a train and a test split plus what a model needs.
 
