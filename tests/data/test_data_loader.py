@@ -87,6 +87,17 @@ def test_plain_dataset_is_stacked_example_by_example():
     assert sorted(np.concatenate([yb for _, yb in batches]).tolist()) == list(range(5))
 
 
+def test_subclass_with_its_own_getitem_is_not_bypassed():
+    class Doubled(ArrayDataset):
+        def __getitem__(self, i):
+            x, y = super().__getitem__(i)
+            return 2 * x, y
+
+    xb, yb = next(iter(DataLoader(Doubled(np.ones((4, 2)), np.arange(4)), batch_size=4)))
+    np.testing.assert_array_equal(xb, 2 * np.ones((4, 2)))
+    assert yb.tolist() == [0, 1, 2, 3]
+
+
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True])
 def test_batch_size_must_be_positive_int(bad):
     with pytest.raises(ValueError, match="batch_size"):

@@ -98,7 +98,9 @@ class DataLoader:
             self.epoch += 1
 
     def _fetch(self, index: np.ndarray):
-        if isinstance(self.dataset, ArrayDataset):
+        # the fast path only when __getitem__ is ArrayDataset's own: a subclass that augments
+        # or transforms examples in __getitem__ must be called example by example
+        if type(self.dataset).__getitem__ is ArrayDataset.__getitem__:
             return self.dataset.X[index], self.dataset.y[index]
         xs, ys = zip(*(self.dataset[int(i)] for i in index))
         return np.stack(xs), np.stack(ys)
