@@ -46,7 +46,9 @@ class Spec:
         self.covers = tuple(self.covers) or (self.name,)
 
     def inputs(self, rng, shapes):
-        doms = self.domain if isinstance(self.domain, (list, tuple)) else [self.domain] * len(shapes)
+        doms = (
+            self.domain if isinstance(self.domain, (list, tuple)) else [self.domain] * len(shapes)
+        )
         return [np.asarray(d(rng, s), dtype=np.float64) for d, s in zip(doms, shapes)]
 
 
@@ -138,12 +140,30 @@ SPECS = [
     ),
     # reductions
     unary("sum_all", lambda x: x.sum(), lambda x: x.sum(), covers=("sum",)),
-    Spec("sum_axis", lambda x: x.sum(axis=1, keepdims=True), lambda x: x.sum(1, keepdims=True), [((2, 3),)], covers=("sum",)),
+    Spec(
+        "sum_axis",
+        lambda x: x.sum(axis=1, keepdims=True),
+        lambda x: x.sum(1, keepdims=True),
+        [((2, 3),)],
+        covers=("sum",),
+    ),
     Spec("sum_dim", lambda x: x.sum(dim=0), lambda x: x.sum(0), [((2, 3),)], covers=("sum",)),
-    Spec("mean", lambda x: x.mean(axis=(0, 1)), lambda x: x.mean(), [((2, 3),)], covers=("sum", "div")),
+    Spec(
+        "mean",
+        lambda x: x.mean(axis=(0, 1)),
+        lambda x: x.mean(),
+        [((2, 3),)],
+        covers=("sum", "div"),
+    ),
     unary("max_all", lambda x: x.max(), lambda x: x.max(), covers=("max",)),
     Spec("max_axis", lambda x: x.max(axis=0), lambda x: x.max(0), [((3, 4),)], covers=("max",)),
-    Spec("min_axis", lambda x: x.min(axis=1, keepdims=True), lambda x: x.min(1, keepdims=True), [((3, 4),)], covers=("max", "neg")),
+    Spec(
+        "min_axis",
+        lambda x: x.min(axis=1, keepdims=True),
+        lambda x: x.min(1, keepdims=True),
+        [((3, 4),)],
+        covers=("max", "neg"),
+    ),
     unary("logsumexp_all", cr.logsumexp, _logsumexp_ref, covers=("logsumexp",)),
     Spec(
         "logsumexp_axis",
@@ -175,9 +195,27 @@ SPECS = [
         lambda x: x.sum(0, keepdims=True) ** 2,
         [((2, 3),)],
     ),
-    Spec("squeeze_unsqueeze", lambda x: x.unsqueeze(0).squeeze(0).flatten(), lambda x: x.reshape(-1), [((2, 3),)], covers=("reshape",)),
-    Spec("getitem_slice", lambda x: x[1:, ::2], lambda x: x[1:, ::2], [((3, 4),)], covers=("getitem",)),
-    Spec("getitem_int_array", lambda x: x[INDEX] * 1.0, lambda x: x[INDEX], [((3, 2),)], covers=("getitem",)),
+    Spec(
+        "squeeze_unsqueeze",
+        lambda x: x.unsqueeze(0).squeeze(0).flatten(),
+        lambda x: x.reshape(-1),
+        [((2, 3),)],
+        covers=("reshape",),
+    ),
+    Spec(
+        "getitem_slice",
+        lambda x: x[1:, ::2],
+        lambda x: x[1:, ::2],
+        [((3, 4),)],
+        covers=("getitem",),
+    ),
+    Spec(
+        "getitem_int_array",
+        lambda x: x[INDEX] * 1.0,
+        lambda x: x[INDEX],
+        [((3, 2),)],
+        covers=("getitem",),
+    ),
     Spec("getitem_mask", lambda x: x[MASK], lambda x: x[MASK], [((2, 3),)], covers=("getitem",)),
     Spec(
         "scatter_add",
@@ -199,8 +237,16 @@ SPECS = [
         covers=("concatenate", "reshape"),
     ),
     # linalg
-    Spec("matmul_2d", lambda x, y: x @ y, lambda x, y: x @ y, [((2, 3), (3, 4))], covers=("matmul",)),
-    Spec("matmul_vec", lambda x, y: x @ y, lambda x, y: x @ y, [((3,), (3,)), ((3,), (3, 2)), ((2, 3), (3,))], covers=("matmul",)),
+    Spec(
+        "matmul_2d", lambda x, y: x @ y, lambda x, y: x @ y, [((2, 3), (3, 4))], covers=("matmul",)
+    ),
+    Spec(
+        "matmul_vec",
+        lambda x, y: x @ y,
+        lambda x, y: x @ y,
+        [((3,), (3,)), ((3,), (3, 2)), ((2, 3), (3,))],
+        covers=("matmul",),
+    ),
     Spec(
         "matmul_batched",
         lambda x, y: x @ y,

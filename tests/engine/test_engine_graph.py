@@ -211,7 +211,9 @@ def test_cross_entropy_label_errors():
 
 
 def test_cross_entropy_is_stable_for_huge_logits():
-    x = cr.tensor(np.array([[1e4, -1e4, 0.0], [0.0, 1e4, 1e4]], dtype=np.float32), requires_grad=True)
+    x = cr.tensor(
+        np.array([[1e4, -1e4, 0.0], [0.0, 1e4, 1e4]], dtype=np.float32), requires_grad=True
+    )
     loss = cr.nn.functional.cross_entropy(x, [0, 2])
     loss.backward()
     assert np.isfinite(loss.item())

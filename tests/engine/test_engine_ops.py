@@ -55,7 +55,11 @@ def _primitives_used(spec):
 
 
 def test_every_registered_primitive_has_a_spec():
-    builtin = {name for name, p in PRIMITIVES.items() if p.forward.__module__.startswith(("chainrule", "numpy"))}
+    builtin = {
+        name
+        for name, p in PRIMITIVES.items()
+        if p.forward.__module__.startswith(("chainrule", "numpy"))
+    }
     covered = set()
     for spec in SPECS:
         covered |= set(spec.covers)
