@@ -196,10 +196,9 @@ def grad(
         retain_graph = create_graph
     found = run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=inputs)
     for k, f in enumerate(found):
-        if f is None:
-            if not allow_unused:
-                raise GraphError(
-                    f"grad: input {k} was not used to compute the outputs; "
-                    "pass allow_unused=True to get None for it"
-                )
+        if f is None and not allow_unused:
+            raise GraphError(
+                f"grad: input {k} was not used to compute the outputs; "
+                "pass allow_unused=True to get None for it"
+            )
     return tuple(found)
