@@ -7,7 +7,7 @@ y.backward()
 x.grad  # tensor([[2., 4.]])
 """
 
-from chainrule import nn
+from chainrule import data, nn, optim
 from chainrule.autograd import (
     GradcheckError,
     GradcheckReport,
@@ -111,7 +111,9 @@ __all__ = [
     "mean",
     "min",
     "minimum",
+    "data",
     "nn",
+    "optim",
     "no_grad",
     "ones",
     "ones_like",

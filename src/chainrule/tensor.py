@@ -31,6 +31,7 @@ class Tensor:
         "_params",
         "_parents",
         "_retains_grad",
+        "_seq",
         "data",
         "grad",
         "name",
@@ -48,6 +49,7 @@ class Tensor:
         self._params = None
         self._hooks = None
         self._retains_grad = False
+        self._seq = 0  # creation order of recorded tensors: a ready-made topological order
         self.name = None
 
     # --- introspection -------------------------------------------------------------

@@ -23,28 +23,36 @@ from chainrule.tensor import Tensor
 
 
 def topological_order(roots):
-    """Tensors that require grad and lead to ``roots``, inputs before the ops using them."""
-    order, seen = [], set()
-    stack = [(r, False) for r in roots if r.requires_grad]
+    """Tensors that require grad and lead to ``roots``, inputs before the ops using them.
+
+    Every recorded tensor carries a creation number larger than its inputs' (leaves have
+    0), so a depth-first sweep for the reachable set plus one sort gives a topological
+    order without a recursive post-order walk.
+    """
+    nodes = [r for r in roots if r.requires_grad]
+    seen = {id(r) for r in nodes}
+    stack = list(nodes)
     while stack:
-        t, expanded = stack.pop()
-        if expanded:
-            order.append(t)
+        t = stack.pop()
+        if t._op is None:
             continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        if t._op is not None:
-            if t._parents is None:
-                raise GraphError(
-                    f"backward through the graph a second time: the graph below '{t._op.name}' "
-                    "was freed by an earlier backward; pass retain_graph=True to keep it"
-                )
-            for p in t._parents:
-                if p.requires_grad and id(p) not in seen:
-                    stack.append((p, False))
-    return order
+        parents = t._parents
+        if parents is None:
+            raise GraphError(
+                f"backward through the graph a second time: the graph below '{t._op.name}' "
+                "was freed by an earlier backward; pass retain_graph=True to keep it"
+            )
+        for p in parents:
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                nodes.append(p)
+                stack.append(p)
+    nodes.sort(key=_creation_number)
+    return nodes
+
+
+def _creation_number(t):
+    return t._seq
 
 
 def _seed_gradient(root, gradient, create_graph):
@@ -117,14 +125,16 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, input
                 if not p.requires_grad:
                     continue
                 gi = vjps[i](F, g, ans, *args, **params)
-                if gi.shape != p.shape or gi.dtype != p.dtype:
+                pd = p.data
+                if gi.shape != pd.shape or gi.dtype != pd.dtype:
                     _bad_gradient(prim, i, gi, p)
                 if trace is not None:
                     trace(t, i, p, g, gi)
                 if anomaly is not None:
                     anomaly.check_backward(t, i, gi)
-                prev = grads.get(id(p))
-                grads[id(p)] = gi if prev is None else prev + gi
+                key = id(p)
+                prev = grads.get(key)
+                grads[key] = gi if prev is None else prev + gi
             if not retain_graph:
                 t._parents = None
                 t._params = None

@@ -22,12 +22,14 @@ exactly how the built-in ops are made.
 from __future__ import annotations
 
 import functools
+import itertools
 from types import SimpleNamespace
 
 from chainrule.autograd.mode import state
 from chainrule.backend import xp
 
 PRIMITIVES: dict[str, Primitive] = {}
+_sequence = itertools.count(1)
 
 
 class Primitive:
@@ -96,7 +98,12 @@ def apply(prim, *inputs, **params):
     """
     from chainrule.tensor import Tensor
 
-    ans = prim.forward(*[t.data for t in inputs], **params)
+    if len(inputs) == 1:
+        ans = prim.forward(inputs[0].data, **params)
+    elif len(inputs) == 2:
+        ans = prim.forward(inputs[0].data, inputs[1].data, **params)
+    else:
+        ans = prim.forward(*[t.data for t in inputs], **params)
     if not ans.ndim:  # NumPy returns scalars from 0-d math; keep arrays throughout
         ans = xp.asarray(ans)
     out = Tensor(ans)
@@ -107,6 +114,7 @@ def apply(prim, *inputs, **params):
                 out._op = prim
                 out._parents = inputs
                 out._params = params
+                out._seq = next(_sequence)
                 break
     if state.anomaly is not None:
         state.anomaly.check_forward(prim, inputs, out)

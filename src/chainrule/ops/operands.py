@@ -21,8 +21,10 @@ def lift(x, like=None) -> Tensor:
     """``x`` as a Tensor; a Python number takes the float dtype of ``like`` if it has one."""
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, numbers.Number) and like is not None and like.data.dtype.kind in "fc":
-        return Tensor(xp.asarray(x, dtype=like.data.dtype))
+    if like is not None and (type(x) is float or type(x) is int or isinstance(x, numbers.Number)):
+        dtype = like.data.dtype
+        if dtype.kind in "fc":
+            return Tensor(xp.asarray(x, dtype=dtype))
     return Tensor(_as_array(x, None))
 
 
@@ -73,6 +75,11 @@ def binary_lift(x, y):
 def binary_operands(name, x, y):
     """Lift ``x`` and ``y`` to Tensors and align them when shapes or dtypes differ."""
     x, y = binary_lift(x, y)
+    xd, yd = x.data, y.data
+    if xd.dtype == yd.dtype and (
+        (yd.ndim == 0 and not y.requires_grad) or (xd.ndim == 0 and not x.requires_grad)
+    ):
+        return x, y  # a constant scalar broadcasts for free and takes no gradient
     if x.data.shape != y.data.shape or x.data.dtype != y.data.dtype:
         x, y = align(name, x, y)
     return x, y
