@@ -229,8 +229,10 @@ class Optimizer:
                     continue
                 state = self.state.get(p)
                 if state is None:
-                    state = self.state[p] = self._init_state(p, group)
+                    state = self._init_state(p, group)
                 kernel, arrays, scalars = self._plan(p, state, group)
+                if state:  # plain SGD keeps no state, and then has no entry (as in torch)
+                    self.state[p] = state
                 work.append((kernel, p.data, p.grad.data, arrays, scalars))
         self._run(work)
         return loss
@@ -245,7 +247,8 @@ class Optimizer:
 
     def _run(self, work) -> None:
         """Apply each ``(kernel, param, grad, state_arrays, scalars)``: whole, or chunked over
-        threads for contiguous NumPy arrays. Elementwise math makes both give the same bits."""
+        threads for contiguous NumPy arrays. Elementwise math makes both give the same bits.
+        A state array may be None (an unused buffer); it is passed on as None."""
         chunks = []  # (kernel, xp, flat array views, scalars)
         for kernel, param, grad, arrays, scalars in work:
             xp = backend.namespace_of(param)
@@ -259,10 +262,11 @@ class Optimizer:
                 kernel(xp, param, grad, *arrays, s, t, **scalars)
                 continue
             flat = [param.reshape(-1), xp.ascontiguousarray(grad).reshape(-1)]
-            flat += [a.reshape(-1) for a in arrays]
+            flat += [None if a is None else a.reshape(-1) for a in arrays]
             step = max(1, _CHUNK_BYTES // param.itemsize)
             for lo in range(0, param.size, step):
-                chunks.append((kernel, xp, [a[lo : lo + step] for a in flat], scalars))
+                views = [None if a is None else a[lo : lo + step] for a in flat]
+                chunks.append((kernel, xp, views, scalars))
         if not chunks:
             return
         threads = get_num_threads()
@@ -341,7 +345,11 @@ class Optimizer:
                 raise ValueError(f"{name}: loaded state refers to unknown parameter {key!r}")
             xp = backend.namespace_of(p.data)
             state[p] = {
-                k: (xp.array(v, dtype=p.data.dtype) if hasattr(v, "shape") else copy.deepcopy(v))
+                k: (
+                    xp.array(v, dtype=p.data.dtype)  # a copy; nested lists (JSON) work too
+                    if hasattr(v, "shape") or isinstance(v, list)
+                    else copy.deepcopy(v)
+                )
                 for k, v in entry.items()
             }
         new_groups = []
