@@ -1,0 +1,596 @@
+"""``diagnose(run_dir) -> Report``: read a run and say what is wrong with its training.
+
+Each check below reads the monitor records (per-layer statistics every N steps, see
+:mod:`chainrule.diagnostics.monitor`) and the per-epoch metrics, and turns one failure
+mode from the lecture into a :class:`~chainrule.diagnostics.report.Finding` with its
+evidence and a suggestion. Thresholds (module constants) are rules of thumb, chosen to
+separate the textbook failures from healthy runs by orders of magnitude rather than to
+be sharp.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from chainrule.diagnostics.report import Finding, Report
+from chainrule.diagnostics.run_data import RunData, from_records, is_finite, load_run
+
+VANISHING_RATIO = 1e-2  # first/last layer gradient norm below this: vanishing
+EXPLODING_RATIO = 1e2  # ... above this: exploding (towards the input)
+EXPLODING_GROWTH = 1e3  # gradient norm grew this much during training
+ACTIVATION_GROWTH = 30.0  # pre-activation std grew this much from first to last hidden layer
+SATURATION_WARN, SATURATION_INFO = 0.2, 0.05
+DEAD_WARN, DEAD_INFO = 0.5, 0.1
+UPDATE_RATIO_HIGH, UPDATE_RATIO_LOW = 0.1, 1e-5  # healthy ≈ 1e-3 per step
+PLATEAU = 0.01  # loss fell by less than 1 % over the run
+OVERFIT_RISE = 0.1  # validation loss 10 % above its best while training loss kept falling
+OVERFIT_ACC_GAP = 0.1
+
+
+def diagnose(run, metrics=None, config=None) -> Report:
+    """Diagnose a run: a run folder, a :class:`GradientFlowMonitor` or its records.
+
+    ``metrics`` (per-epoch dicts such as ``fit``'s history) and ``config`` are read from
+    the folder, or may be passed along with in-memory records.
+    """
+    if isinstance(run, RunData):
+        data = run
+    elif hasattr(run, "records") and not isinstance(run, (str, bytes)):
+        data = from_records(run.records, _rows(metrics), config)
+    elif isinstance(run, (list, tuple)):
+        data = from_records(run, _rows(metrics), config)
+    else:
+        data = load_run(run)
+    findings = []
+    for check in CHECKS:
+        findings.extend(check(data))
+    if not any(f.severity in ("error", "warning") for f in findings):
+        findings.append(_healthy(data))
+    return Report(findings, summary=_summary(data), run_dir=data.run_dir)
+
+
+def _rows(metrics):
+    """Per-epoch dicts from a History, a list of dicts, or None."""
+    if metrics is None:
+        return []
+    rows = getattr(metrics, "records", None) or getattr(metrics, "rows", None) or metrics
+    return [dict(r) for r in rows]
+
+
+# --- helpers ---------------------------------------------------------------------------
+def _label(data, k):
+    """'layer 2 (layers.2: 32→32, tanh)'."""
+    info = data.layers[k]
+    shape = info.get("shape") or [0, 0]
+    act = info.get("activation", "identity")
+    return f"layer {k + 1} ({info.get('name')}: {shape[1]}→{shape[0]}, {act})"
+
+
+def _series(data, k, key):
+    """The values of ``key`` for layer k over the sampled steps (None where unmeasured)."""
+    return [s["layers"][k].get(key) for s in data.steps]
+
+
+def _median(vals):
+    vals = [v for v in vals if v is not None and math.isfinite(v)]
+    return float(np.median(vals)) if vals else None
+
+
+def _hidden(data):
+    """Indices of layers followed by an activation, except the output layer."""
+    n = len(data.layers)
+    return [k for k in range(n - 1) if data.layers[k].get("activation") != "identity"]
+
+
+def _fmt(x):
+    return "n/a" if x is None else f"{x:.2g}"
+
+
+def _late(steps):
+    """The second half of the sampled steps (the first half is warm-up)."""
+    return steps[len(steps) // 2 :] if len(steps) > 1 else steps
+
+
+# --- checks ----------------------------------------------------------------------------
+def _bad_grad_layer(step):
+    """Index of the first layer with a NaN/inf gradient in a step record, or None."""
+    for k, lay in enumerate(step["layers"]):
+        if lay.get("grad_norm") is None and not lay.get("grad_is_none"):
+            return k
+    return None
+
+
+def check_non_finite(data):
+    where = []
+    event = next((e for e in data.events if e.get("kind") == "non-finite-loss"), None)
+    if event is not None:
+        epoch = event.get("epoch")
+        at = f" (epoch {epoch + 1})" if isinstance(epoch, int) else ""
+        where.append(f"the loss became {event.get('value')} at step {event['step']}{at}")
+    else:
+        step = next((s for s in data.steps if s.get("nonfinite_loss")), None)
+        if step is not None:
+            where.append(f"the loss was NaN/inf at sampled step {step['step']}")
+        rows = [
+            k
+            for k, m in enumerate(data.metrics)
+            if "train_loss" in m and not is_finite(m["train_loss"])
+        ]
+        if rows and step is None:
+            where.append(f"the training loss was NaN/inf in epoch {rows[0] + 1}")
+    bad = next((s for s in data.steps if _bad_grad_layer(s) is not None), None)
+    if bad is not None:
+        k = _bad_grad_layer(bad)
+        where.append(f"{_label(data, k)} had a NaN/inf gradient at step {bad['step']}")
+    if not where:
+        return []
+    return [
+        Finding(
+            "non-finite",
+            "error",
+            "training diverged: values became NaN or infinite",
+            "; ".join(where),
+            "lower the learning rate (3-10x), clip gradients (--clip-grad-norm 1), and rerun "
+            "with --detect-anomaly to name the op that first made a NaN",
+        )
+    ]
+
+
+def _layers_text(ks):
+    """'layer 3' or 'layers 1, 2 and 5' (1-based)."""
+    ks = [k + 1 for k in ks]
+    if len(ks) == 1:
+        return f"layer {ks[0]}"
+    if ks == list(range(ks[0], ks[-1] + 1)) and len(ks) > 2:
+        return f"layers {ks[0]}-{ks[-1]}"
+    return "layers " + ", ".join(str(k) for k in ks[:-1]) + f" and {ks[-1]}"
+
+
+def check_no_gradient(data):
+    ks, counts = [], []
+    for k in _hidden(data):
+        g = [v for v in _series(data, k, "grad_norm") if v is not None]
+        if g and all(v == 0.0 for v in g):
+            ks.append(k)
+            counts.append(len(g))
+    if not ks:
+        return []
+    return [
+        Finding(
+            "no-gradient",
+            "error",
+            f"{_layers_text(ks)} received an exactly zero gradient at every sampled step: "
+            "their weights never change",
+            "; ".join(
+                f"{_label(data, k)}: ‖∂L/∂W‖ = 0 in {n} sampled steps, ‖W‖ = "
+                f"{_fmt(data.steps[-1]['layers'][k].get('weight_norm'))}"
+                for k, n in zip(ks, counts)
+            ),
+            "all-zero weights are a critical point (the error signal cannot pass back "
+            "through zero weights): initialize with small random values (--init he for "
+            "ReLU, xavier for tanh/sigmoid)",
+            [k + 1 for k in ks],
+        )
+    ]
+
+
+def check_symmetry(data):
+    last = data.steps[-1]
+    ks = [
+        k
+        for k in _hidden(data)
+        if (data.layers[k].get("shape") or [0])[0] >= 2 and last["layers"][k].get("identical_units")
+    ]
+    if not ks:
+        return []
+    units = ", ".join(
+        f"{_label(data, k)}: {data.layers[k]['shape'][0]} identical units" for k in ks
+    )
+    at_start = all(data.steps[0]["layers"][k].get("identical_units") for k in ks)
+    return [
+        Finding(
+            "symmetry",
+            "error",
+            f"every unit of {_layers_text(ks)} is identical to the others (equal rows of W "
+            f"and b) after {last['step'] + 1} steps: symmetry was never broken, so each layer "
+            "works like a single unit",
+            units
+            + f"; rows of [W|b] equal to tolerance at step {last['step']}"
+            + (" and at the start" if at_start else ""),
+            "identical units get identical gradients; break the symmetry with random "
+            "initialization (--init he / xavier), not a constant",
+            [k + 1 for k in ks],
+        )
+    ]
+
+
+def _grad_medians(data, steps=None):
+    steps = data.steps if steps is None else steps
+    return [
+        _median([s["layers"][k].get("grad_norm") for s in steps]) for k in range(len(data.layers))
+    ]
+
+
+def check_gradient_flow(data):
+    """Vanishing/exploding: compare the first layer's gradient with the last's."""
+    n = len(data.layers)
+    if n < 2:
+        return []
+    med = _grad_medians(data)
+    first, last = med[0], med[-1]
+    if first is None or last is None or last == 0 or first == 0:
+        return []  # zero gradients are reported by check_no_gradient
+    ratio = first / last
+    evidence = "median ‖∂L/∂W‖ by layer: " + ", ".join(
+        f"{k + 1}: {_fmt(v)}" for k, v in enumerate(med)
+    )
+    acts = {lay.get("activation") for lay in data.layers[:-1]}
+    if ratio < VANISHING_RATIO:
+        bounded = acts & {"sigmoid", "tanh"}
+        why = (
+            f"the {'/'.join(sorted(bounded))} derivatives (≤ 1/4 for sigmoid) shrink the "
+            "error signal at every layer"
+            if bounded
+            else "the error signal shrinks at every layer"
+        )
+        return [
+            Finding(
+                "vanishing-gradients",
+                "error" if ratio < 1e-4 else "warning",
+                f"vanishing gradients: layer 1's gradient norm is {ratio:.1e} of layer {n}'s "
+                f"— {why}, so the first layers barely learn",
+                evidence,
+                "use ReLU with He initialization (--activation relu --init he), or Xavier "
+                "initialization for tanh; fewer layers; check the saturation findings",
+                [1, n],
+            )
+        ]
+    if ratio > EXPLODING_RATIO:
+        return [
+            Finding(
+                "exploding-gradients",
+                "warning",
+                f"exploding gradients: layer 1's gradient norm is {ratio:.1e} times layer "
+                f"{n}'s — the error signal grows at every layer on its way back",
+                evidence,
+                "scale the initial weights down (He/Xavier), lower the learning rate, clip "
+                "gradients (--clip-grad-norm 1)",
+                [1, n],
+            )
+        ]
+    return []
+
+
+def check_gradient_growth(data):
+    """Gradient norms that grow by orders of magnitude during training."""
+    if len(data.steps) < 4:
+        return []
+    q = max(1, len(data.steps) // 4)
+    total = [
+        math.sqrt(sum((lay.get("grad_norm") or 0.0) ** 2 for lay in s["layers"]))
+        for s in data.steps
+    ]
+    early, late = _median(total[:q]), _median(total[-q:])
+    if not early or not late or late / early < EXPLODING_GROWTH:
+        return []
+    return [
+        Finding(
+            "exploding-gradients",
+            "warning",
+            f"the total gradient norm grew {late / early:.0e}-fold during training",
+            f"median ‖∇L‖ over the first quarter of sampled steps {early:.2g}, last quarter "
+            f"{late:.2g}",
+            "lower the learning rate or clip gradients (--clip-grad-norm 1)",
+        )
+    ]
+
+
+def check_activation_growth(data):
+    """Pre-activations whose spread grows layer after layer (init too large)."""
+    hidden = _hidden(data)
+    if len(hidden) < 2:
+        return []
+    first = _median([s["layers"][hidden[0]].get("preact_std") for s in data.steps[:2]])
+    last = _median([s["layers"][hidden[-1]].get("preact_std") for s in data.steps[:2]])
+    if not first or not last or last / first < ACTIVATION_GROWTH:
+        return []
+    stds = [_median([s["layers"][k].get("preact_std") for s in data.steps[:2]]) for k in hidden]
+    return [
+        Finding(
+            "exploding-activations",
+            "warning",
+            f"pre-activations grow layer after layer at the start: their spread is "
+            f"{last / first:.0f}x larger in layer {hidden[-1] + 1} than in layer "
+            f"{hidden[0] + 1} — the initial weights are too large",
+            "std of a = Wh + b at the start, by layer: "
+            + ", ".join(f"{k + 1}: {_fmt(v)}" for k, v in zip(hidden, stds)),
+            "use He (ReLU) or Xavier (tanh/sigmoid) initialization, whose variance 2/fan_in "
+            "or 1/fan_avg keeps the spread constant across layers",
+            [k + 1 for k in hidden],
+        )
+    ]
+
+
+def check_saturation(data):
+    late = _late(data.steps)
+    rows = []
+    for k in _hidden(data):
+        act = data.layers[k].get("activation")
+        if act not in ("sigmoid", "tanh"):
+            continue
+        frac = _median([s["layers"][k].get("saturated") for s in late])
+        if frac is not None and frac >= SATURATION_INFO:
+            rows.append((k, act, frac))
+    if not rows:
+        return []
+    ks = [k for k, _, _ in rows]
+    worst = max(f for _, _, f in rows)
+    acts = sorted({a for _, a, _ in rows})
+    bound = " / ".join(
+        {"sigmoid": "0 or 1 (σ' < 0.01)", "tanh": "±1 (tanh' < 0.02)"}[a] for a in acts
+    )
+    return [
+        Finding(
+            "saturation",
+            "warning" if worst >= SATURATION_WARN else "info",
+            f"{_layers_text(ks)} are saturated: up to {worst:.0%} of their outputs sit within "
+            f"1% of {bound}, where almost no gradient passes"
+            if len(ks) > 1
+            else f"{_label(data, ks[0])} is saturated: {worst:.0%} of its outputs sit within 1% "
+            f"of {bound}, where almost no gradient passes",
+            f"median saturated fraction over the last {len(late)} sampled steps by layer: "
+            + ", ".join(f"{k + 1}: {f:.2f}" for k, _, f in rows)
+            + "; pre-activation std: "
+            + ", ".join(
+                f"{k + 1}: {_fmt(_median([s['layers'][k].get('preact_std') for s in late]))}"
+                for k in ks
+            ),
+            "keep pre-activations in the linear region: smaller initial weights "
+            "(--init xavier), standardized inputs, a lower learning rate — or ReLU with He "
+            "initialization",
+            [k + 1 for k in ks],
+        )
+    ]
+
+
+def check_dead_units(data):
+    rows = []
+    for k in _hidden(data):
+        if data.layers[k].get("activation") != "relu":
+            continue
+        ep = [e["layers"][k].get("dead") for e in data.epochs]
+        ep = [v for v in ep if v is not None]
+        frac = ep[-1] if ep else data.steps[-1]["layers"][k].get("dead")
+        if frac is not None and frac >= DEAD_INFO:
+            rows.append((k, frac))
+    if not rows:
+        return []
+    window = "over the last epoch's sampled batches" if data.epochs else "on the last sampled batch"
+    worst = max(f for _, f in rows)
+    ks = [k for k, _ in rows]
+    return [
+        Finding(
+            "dead-units",
+            "warning" if worst >= DEAD_WARN else "info",
+            f"dead ReLU units in {_layers_text(ks)}: up to {worst:.0%} of a layer's units "
+            "output 0 for every example, so they pass no gradient and cannot recover",
+            f"dead fraction {window} by layer: "
+            + ", ".join(f"{k + 1}: {f:.2f} of {data.layers[k]['shape'][0]}" for k, f in rows),
+            "lower the learning rate, use He initialization with zero biases, or leaky_relu",
+            [k + 1 for k in ks],
+        )
+    ]
+
+
+def _loss_series(data):
+    vals = data.losses
+    return [v for v in vals if v is not None and math.isfinite(v)], len(data.metrics) >= 2
+
+
+def check_learning_rate(data):
+    out = []
+    losses, per_epoch = _loss_series(data)
+    unit = "epoch" if per_epoch else "sampled step"
+    ratios = [
+        lay.get("update_ratio")
+        for s in _late(data.steps)
+        for lay in s["layers"]
+        if lay.get("update_ratio") is not None
+    ]
+    upd = _median(ratios)
+    upd_text = f"; median update/weight ratio per step {upd:.1e}" if upd is not None else ""
+    if len(losses) >= 3:
+        first, last, best = losses[0], losses[-1], min(losses)
+        diffs = np.diff(losses)
+        ups = int(np.count_nonzero(diffs > 0.02 * abs(first)))
+        if last > 1.1 * first:
+            out.append(
+                Finding(
+                    "lr-too-high",
+                    "warning",
+                    f"the training loss went up: from {first:.4g} to {last:.4g} over "
+                    f"{len(losses)} {unit}s",
+                    f"loss by {unit}: {_series_text(losses)}{upd_text}",
+                    "lower the learning rate 3-10x",
+                )
+            )
+        elif ups >= max(2, (len(diffs) + 2) // 3) and last > best * 1.2:
+            out.append(
+                Finding(
+                    "lr-too-high",
+                    "warning",
+                    f"the training loss oscillates: it rose in {ups} of {len(diffs)} "
+                    f"{unit}s and ends {last / best - 1:.0%} above its best",
+                    f"loss by {unit}: {_series_text(losses)}{upd_text}",
+                    "lower the learning rate 3-10x (or add a decaying schedule)",
+                )
+            )
+    if upd is not None and upd > UPDATE_RATIO_HIGH and not out:
+        out.append(
+            Finding(
+                "lr-too-high",
+                "warning",
+                f"each step changes the weights by {upd:.0%} of their size (healthy: about "
+                "0.1%): the learning rate is very high",
+                f"median ‖ΔW‖/‖W‖ per step {upd:.2g}",
+                "lower the learning rate",
+            )
+        )
+    return out
+
+
+def check_plateau(data, flow_problems):
+    losses, per_epoch = _loss_series(data)
+    unit = "epoch" if per_epoch else "sampled step"
+    if len(losses) < 3 or losses[0] == 0:
+        return []
+    drop = (losses[0] - min(losses)) / abs(losses[0])
+    if drop >= PLATEAU:
+        return []
+    ratios = [
+        lay.get("update_ratio")
+        for s in data.steps
+        for lay in s["layers"]
+        if lay.get("update_ratio") is not None
+    ]
+    upd = _median(ratios)
+    evidence = f"loss by {unit}: {_series_text(losses)}"
+    if upd is not None:
+        evidence += f"; median update/weight ratio per step {upd:.1e}"
+    if flow_problems:
+        return [
+            Finding(
+                "plateau",
+                "info",
+                f"the loss barely moved ({drop:.2%} below its start) — explained by the "
+                "gradient-flow problems above",
+                evidence,
+                "fix those first",
+            )
+        ]
+    return [
+        Finding(
+            "lr-too-low",
+            "warning",
+            f"the loss barely moved: it fell only {drop:.2%} over {len(losses)} {unit}s",
+            evidence,
+            "raise the learning rate 3-10x (healthy updates are about 1e-3 of the weights "
+            "per step)",
+        )
+    ]
+
+
+def check_overfitting(data):
+    rows = [
+        m for m in data.metrics if is_finite(m.get("val_loss")) and is_finite(m.get("train_loss"))
+    ]
+    if len(rows) < 3:
+        return []
+    val = [float(m["val_loss"]) for m in rows]
+    train = [float(m["train_loss"]) for m in rows]
+    best = int(np.argmin(val))
+    out = []
+    if val[-1] > val[best] * (1 + OVERFIT_RISE) and train[-1] < train[best]:
+        out.append(
+            Finding(
+                "overfitting",
+                "warning",
+                f"overfitting: the validation loss was lowest at epoch {best + 1} "
+                f"({val[best]:.4g}) and rose to {val[-1]:.4g} while the training loss kept "
+                f"falling to {train[-1]:.4g}",
+                f"validation loss by epoch: {_series_text(val)}",
+                "stop early (--early-stopping 5), add weight decay/L2 (--weight-decay 1e-4) "
+                "or dropout, or get more data",
+            )
+        )
+    tr_acc, va_acc = rows[-1].get("train_accuracy"), rows[-1].get("val_accuracy")
+    if is_finite(tr_acc) and is_finite(va_acc) and tr_acc - va_acc > OVERFIT_ACC_GAP and not out:
+        out.append(
+            Finding(
+                "overfitting",
+                "info",
+                f"train/validation gap: accuracy {tr_acc:.1%} on training data but "
+                f"{va_acc:.1%} on validation data",
+                f"last epoch: train_loss {train[-1]:.4g}, val_loss {val[-1]:.4g}",
+                "regularize (weight decay, dropout) or stop earlier",
+            )
+        )
+    return out
+
+
+def _series_text(vals, n=8):
+    if len(vals) <= n:
+        return ", ".join(f"{v:.4g}" for v in vals)
+    head = ", ".join(f"{v:.4g}" for v in vals[: n // 2])
+    tail = ", ".join(f"{v:.4g}" for v in vals[-(n // 2) :])
+    return f"{head}, …, {tail}"
+
+
+def _gradient_checks(data):
+    found = []
+    for check in (
+        check_non_finite,
+        check_no_gradient,
+        check_symmetry,
+        check_gradient_flow,
+        check_gradient_growth,
+        check_activation_growth,
+        check_saturation,
+        check_dead_units,
+    ):
+        found.extend(check(data))
+    found.extend(check_learning_rate(data))
+    flow = any(f.severity in ("error", "warning") for f in found)
+    found.extend(check_plateau(data, flow))
+    found.extend(check_overfitting(data))
+    return found
+
+
+CHECKS = (_gradient_checks,)
+
+
+def _healthy(data):
+    med = _grad_medians(data)
+    parts = []
+    if med[0] and med[-1]:
+        parts.append(f"gradient norm ratio layer 1 / layer {len(med)} = {med[0] / med[-1]:.2g}")
+    losses, _ = _loss_series(data)
+    if len(losses) >= 2:
+        parts.append(f"loss {losses[0]:.4g} → {losses[-1]:.4g}")
+    sat = [
+        _median([s["layers"][k].get("saturated") for s in _late(data.steps)]) for k in _hidden(data)
+    ]
+    sat = [v for v in sat if v is not None]
+    if sat:
+        parts.append(f"saturation ≤ {max(sat):.0%}")
+    dead = [data.steps[-1]["layers"][k].get("dead") for k in _hidden(data)]
+    dead = [v for v in dead if v is not None]
+    if dead:
+        parts.append(f"dead ReLU units ≤ {max(dead):.0%}")
+    return Finding(
+        "healthy",
+        "ok",
+        "the run looks healthy: gradients reach every layer, units are diverse, and the loss "
+        "goes down",
+        "; ".join(parts),
+        "",
+    )
+
+
+def _summary(data):
+    n = len(data.layers)
+    acts = sorted({lay.get("activation") for lay in data.layers[:-1]} - {"identity"})
+    sizes = [data.layers[0]["shape"][1]] + [lay["shape"][0] for lay in data.layers]
+    text = (
+        f"{n} Linear layers ({'-'.join(str(s) for s in sizes)}, {'/'.join(acts) or 'linear'}); "
+        f"{len(data.steps)} sampled steps (every {data.meta.get('every')}), last step "
+        f"{data.steps[-1]['step']}"
+    )
+    if data.metrics:
+        text += f", {len(data.metrics)} epochs of metrics"
+    return text
+
+
+__all__ = ["diagnose"]

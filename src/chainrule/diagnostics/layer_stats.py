@@ -1,0 +1,108 @@
+"""What the monitor measures for one layer, on raw arrays.
+
+Saturation (sigmoid and tanh): a unit is saturated on an example when its output is
+within 1 % of the activation's bounds, where the local derivative has all but vanished:
+
+* sigmoid: σ(a) < 0.01 or σ(a) > 0.99  ⇔  |a| > ln 99 ≈ 4.595, so σ'(a) < 0.0099
+  (under 4 % of σ's maximum slope 1/4);
+* tanh: |tanh a| > 0.99  ⇔  |a| > atanh 0.99 ≈ 2.647, so tanh'(a) = 1 − tanh² a < 0.0199
+  (under 2 % of its maximum slope 1).
+
+The saturated fraction is taken over all (example, unit) pairs of the batch.
+
+Dead ReLU units: a unit is dead over a window when its pre-activation ``a = W h + b`` is
+≤ 0 for every example in the window — then ReLU'(a) = 0 and no gradient reaches its
+weights.
+
+Symmetry: hidden units are identical when all rows of ``[W | b]`` are equal to
+tolerance; identical units get identical gradients, so gradient descent cannot tell them
+apart (the lecture's "need to break symmetry").
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+SATURATION_THRESHOLD = {"sigmoid": math.log(99.0), "tanh": math.atanh(0.99)}
+HIST_BINS = 24
+
+
+def finite_or_none(x):
+    """A float for JSON, or None when it is NaN or infinite (JSON has no NaN)."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def norm(a) -> float:
+    """Euclidean (Frobenius) norm in float64."""
+    a = np.asarray(a, dtype=np.float64)
+    return float(math.sqrt(float(np.vdot(a, a)))) if a.size else 0.0
+
+
+def saturated_fraction(a, activation):
+    """Fraction of (example, unit) pairs in the flat part of a sigmoid/tanh, else None."""
+    thr = SATURATION_THRESHOLD.get(activation)
+    if thr is None or a.size == 0:
+        return None
+    return float(np.count_nonzero(np.abs(a) > thr)) / a.size
+
+
+def alive_mask(a, activation):
+    """Per unit: did it pass any gradient on this batch (ReLU only; else None)."""
+    if activation != "relu":
+        return None
+    return (a > 0).any(axis=0)
+
+
+def histogram(a, bins=HIST_BINS):
+    """A small histogram of ``a`` for the record: ``{"lo", "hi", "counts"}``."""
+    a = np.asarray(a).ravel()
+    a = a[np.isfinite(a)]
+    if a.size == 0:
+        return {"lo": 0.0, "hi": 0.0, "counts": [0] * bins}
+    lo, hi = float(a.min()), float(a.max())
+    if hi <= lo:
+        hi = lo + 1e-12
+    counts, _ = np.histogram(a, bins=bins, range=(lo, hi))
+    return {"lo": lo, "hi": hi, "counts": counts.tolist()}
+
+
+def preactivation_stats(a, activation):
+    """Mean, std, saturated fraction and histogram of one batch of pre-activations."""
+    a = np.asarray(a)
+    a2 = a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(1, -1)
+    return {
+        "preact_mean": finite_or_none(a2.mean()) if a2.size else None,
+        "preact_std": finite_or_none(a2.std()) if a2.size else None,
+        "saturated": saturated_fraction(a2, activation),
+        "hist": histogram(a2),
+    }, alive_mask(a2, activation)
+
+
+def unit_symmetry(weight, bias=None, rtol=1e-5, atol=1e-8):
+    """``(identical, distinct)``: are all units (rows of ``[W | b]``) equal to tolerance,
+    and how many distinct rows there are (rows compared after rounding to the tolerance)."""
+    w = np.asarray(weight, dtype=np.float64)
+    if bias is not None:
+        w = np.concatenate([w, np.asarray(bias, dtype=np.float64).reshape(-1, 1)], axis=1)
+    if w.shape[0] < 2 or not np.isfinite(w).all():
+        return False, int(w.shape[0])
+    tol = atol + rtol * float(np.abs(w).max())
+    identical = bool(np.abs(w - w[0]).max() <= tol)
+    distinct = 1 if identical else int(np.unique(np.round(w / tol), axis=0).shape[0])
+    return identical, distinct
+
+
+__all__ = [
+    "HIST_BINS",
+    "SATURATION_THRESHOLD",
+    "alive_mask",
+    "finite_or_none",
+    "histogram",
+    "norm",
+    "preactivation_stats",
+    "saturated_fraction",
+    "unit_symmetry",
+]
