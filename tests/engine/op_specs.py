@@ -14,6 +14,7 @@ import numpy as np
 
 import chainrule as cr
 from chainrule import ops
+from chainrule.nn import primitives as nnp
 
 SHAPES = [(), (3,), (2, 3)]
 PAIRS = [((), ()), ((3,), (3,)), ((2, 3), (2, 3)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3))]
@@ -74,6 +75,16 @@ def _logsumexp_ref(x, axis=None, keepdims=False):
     m = x.max(axis=axis, keepdims=True)
     out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
     return out if keepdims else (out.reshape(()) if axis is None else np.squeeze(out, axis))
+
+
+def _erf_ref(x):
+    from math import erf
+
+    return np.vectorize(erf)(x)
+
+
+def _probability(rng, shape):
+    return rng.uniform(0.1, 0.9, size=shape)
 
 
 LABELS = np.array([2, 0, 3, 3])
@@ -294,5 +305,22 @@ SPECS = [
         lambda x: np.tanh(x @ W_FIXED.T),
         [((2, 3),)],
         covers=("matmul", "tanh"),
+    ),
+    # fused primitives defined in chainrule.nn
+    unary("erf", nnp.erf, _erf_ref),
+    unary("gelu", nnp.gelu, lambda x: x * 0.5 * (1 + _erf_ref(x / np.sqrt(2)))),
+    unary(
+        "gelu_tanh",
+        lambda x: nnp.gelu(x, approximate="tanh"),
+        lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))),
+        covers=("gelu",),
+    ),
+    unary("elu", nnp.elu, lambda x: np.where(x > 0, x, np.expm1(x)), away_from_zero),
+    unary("log_sigmoid", nnp.log_sigmoid, lambda x: -np.log1p(np.exp(-x))),
+    binary(
+        "binary_cross_entropy",
+        nnp.binary_cross_entropy_elementwise,
+        lambda p, y: -(y * np.log(p) + (1 - y) * np.log1p(-p)),
+        [_probability, _probability],
     ),
 ]

@@ -206,7 +206,7 @@ def test_cross_entropy_label_errors():
         cr.nn.functional.cross_entropy(logits, [0, 1, 2, 3])
     with pytest.raises(ValueError, match="label -1 is out of range"):
         cr.nn.functional.cross_entropy(logits, [0, 1, 2, -1])
-    with pytest.raises(ShapeError, match="batch size 4 but labels have shape \\(5,\\)"):
+    with pytest.raises(ShapeError, match=r"batch size 4 .*5"):
         cr.nn.functional.cross_entropy(logits, [0, 1, 2, 0, 1])
 
 
