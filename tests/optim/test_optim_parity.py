@@ -89,6 +89,7 @@ SGD_CASES = [
     dict(lr=0.05, momentum=0.9, nesterov=True),
     dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
     dict(lr=0.05, momentum=0.9, maximize=True),
+    dict(lr=0.05, momentum=0.9, maximize=True, weight_decay=0.05),
 ]
 
 
@@ -106,6 +107,7 @@ ADAM_CASES = [
     dict(lr=0.01, amsgrad=True, weight_decay=0.05),
     dict(lr=0.02, betas=(0.5, 0.9), eps=1e-6),
     dict(lr=0.01, maximize=True),
+    dict(lr=0.01, maximize=True, weight_decay=0.05),
 ]
 
 
@@ -160,6 +162,7 @@ ADAGRAD_CASES = [
     dict(lr=0.1, initial_accumulator_value=0.3),
     dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1, weight_decay=0.02, eps=1e-6),
     dict(lr=0.1, maximize=True),
+    dict(lr=0.1, maximize=True, weight_decay=0.05),
 ]
 
 

@@ -131,6 +131,19 @@ def test_state_dict_layout_is_torchs(cls, kwargs):
         assert sd["param_groups"][1][k] == tsd["param_groups"][1][k], k
 
 
+@pytest.mark.parametrize("cls, kwargs", CASES, ids=IDS)
+def test_state_dict_is_a_snapshot_not_a_view(cls, kwargs):
+    params, opt = make(cls, kwargs)
+    run(params, opt, 3)
+    sd = opt.state_dict()
+    frozen = {i: {k: np.copy(v) for k, v in e.items()} for i, e in sd["state"].items()}
+    run(params, opt, 2)
+    for i, entry in sd["state"].items():
+        for k, v in entry.items():
+            np.testing.assert_array_equal(v, frozen[i][k])
+    assert opt.state_dict()["state"][0] != {} and sd["param_groups"][0]["params"] == [0, 1]
+
+
 def test_load_state_dict_rejects_mismatched_groups():
     params, opt = make(optim.Adam, dict(lr=0.01))
     run(params, opt, 1)
