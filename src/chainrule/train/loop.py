@@ -1,0 +1,164 @@
+"""``fit`` and ``evaluate``: the training loop, on one screen.
+
+Everything optional — progress bars, logs, checkpoints, schedules, clipping, early
+stopping, NaN checks, gradient monitors — is a :class:`~chainrule.train.callbacks.Callback`
+called at fixed points of the loop. The loop itself does the five things every step needs
+(forward, loss, backward, optimizer step, metric sums) and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from chainrule.autograd import no_grad
+from chainrule.data import ArrayDataset, DataLoader
+from chainrule.tensor import Tensor
+from chainrule.train.callbacks import CallbackList, LRScheduler
+from chainrule.train.history import History
+from chainrule.train.state import Trainer
+
+
+def as_loader(data, batch_size: int = 32, shuffle: bool = False, seed=0) -> DataLoader:
+    """A DataLoader as given, or one over ``(X, y)`` arrays."""
+    if isinstance(data, DataLoader):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return DataLoader(ArrayDataset(*data), batch_size=batch_size, shuffle=shuffle, rng=seed)
+    raise TypeError(f"expected a DataLoader or an (X, y) pair, got {type(data).__name__}")
+
+
+def fit(
+    model,
+    loss_fn,
+    optimizer,
+    train_data,
+    epochs: int,
+    val_data=None,
+    callbacks=(),
+    scheduler=None,
+    *,
+    scheduler_interval: str = "epoch",
+    penalty=None,
+    batch_size: int = 32,
+    seed=0,
+    run_dir=None,
+    resume: dict | None = None,
+    extra_state: dict | None = None,
+) -> History:
+    """Train ``model`` for ``epochs`` passes over ``train_data``; returns the ``History``.
+
+    Args:
+        model: a ``cr.nn.Module`` mapping a batch of inputs to outputs (logits).
+        loss_fn: ``loss_fn(outputs, targets) -> scalar Tensor`` (targets are NumPy arrays).
+        optimizer: a ``cr.optim`` optimizer over ``model.parameters()``.
+        train_data: a ``cr.data.DataLoader`` or ``(X, y)`` arrays (then batched by
+            ``batch_size`` and shuffled with ``seed``).
+        val_data: DataLoader or ``(X, y)``, evaluated after every epoch, or None.
+        callbacks: :class:`Callback` objects, called in the order given.
+        scheduler: an lr scheduler, stepped every ``scheduler_interval`` ("epoch" or
+            "step"); ``ReduceLROnPlateau`` is stepped with the validation loss.
+        penalty: ``penalty(model) -> Tensor`` added to the loss before backward (e.g. an
+            L2 term); the logged ``train_loss`` is the data loss alone, comparable with
+            ``val_loss``.
+        run_dir: folder for callbacks that write files (exposed as ``trainer.run_dir``).
+        resume: a training state from ``Trainer.state_dict()`` (e.g. ``cr.load`` of a
+            ``last.ckpt.npz``): training continues exactly where that run stood.
+        extra_state: JSON-able facts saved into every checkpoint (config, data stats).
+
+    Each epoch appends ``{epoch, train_loss, train_accuracy, val_loss, val_accuracy, lr,
+    seconds, step}`` to the history (accuracies are None for non-integer targets).
+    """
+    loader = as_loader(train_data, batch_size, shuffle=True, seed=seed)
+    val_loader = as_loader(val_data, batch_size=1024) if val_data is not None else None
+    if scheduler is not None:
+        callbacks = [LRScheduler(scheduler, interval=scheduler_interval), *callbacks]
+    trainer = Trainer(model, optimizer, loss_fn, loader, callbacks, run_dir, extra_state)
+    if resume is not None:
+        trainer.load_state_dict(resume)  # checks everything before changing anything
+    cb = CallbackList(callbacks)
+
+    cb.on_train_begin(trainer)
+    while trainer.epoch < epochs and not trainer.stop_training:
+        epoch = trainer.epoch
+        model.train()
+        cb.on_epoch_begin(trainer, epoch)
+        sums = trainer.sums  # float64 [Σ loss·n, correct, n, seconds]; restored on resume
+        start = time.perf_counter()
+        for x, y in loader:
+            step = trainer.global_step
+            cb.on_batch_begin(trainer, step)
+            out = model(Tensor(x))  # (B, n_outputs) logits
+            loss = loss_fn(out, y)  # data loss, a scalar
+            objective = loss if penalty is None else loss + penalty(model)
+            optimizer.zero_grad()
+            objective.backward()
+            trainer.last_batch, trainer.last_loss = (x, y), loss
+            cb.on_after_backward(trainer)  # grads ready: clipping, gradient monitors
+            optimizer.step()
+            trainer.global_step = step + 1
+            n = len(y)  # metric sums in NumPy: no conversion to Python per step
+            sums[0] += loss.data * n
+            if y.dtype.kind in "iu":
+                sums[1] += np.count_nonzero(out.data.argmax(axis=1) == y)
+            sums[2] += n
+            cb.on_batch_end(trainer, step, {"loss": loss.data, "size": n})
+            if trainer.stop_training:
+                break
+        sums[3] += time.perf_counter() - start
+        if trainer.stop_training:  # stopped mid-epoch (NaN guard, a pruner): no summary
+            break
+
+        logs = {"epoch": epoch + 1, **trainer.epoch_metrics(), "lr": trainer.lr}
+        if val_loader is not None:
+            val = evaluate(model, loss_fn, val_loader)
+            logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+        logs.update(seconds=trainer.sums[3], step=trainer.global_step)
+        trainer.history.append(logs)
+        trainer.end_epoch()  # epoch += 1, sums reset
+        cb.on_epoch_end(trainer, epoch, logs)
+    cb.on_train_end(trainer)
+    trainer.history.stop_reason = trainer.stop_reason
+    return trainer.history
+
+
+def evaluate(model, loss_fn, data, batch_size: int = 1024) -> dict:
+    """Mean loss and accuracy of ``model`` on ``data`` (DataLoader or ``(X, y)``).
+
+    Runs in eval mode (dropout off) without building a graph, and puts the model back in
+    the mode it was in. Returns ``{"loss", "accuracy", "n"}``; ``accuracy`` (argmax of the
+    outputs vs integer labels) is None for regression targets. The loss is averaged over
+    examples, so the last, smaller batch weighs by its size.
+    """
+    loader = as_loader(data, batch_size)
+    was_training = getattr(model, "training", False)
+    model.eval()
+    loss_sum, correct, n, classify = 0.0, 0, 0, True
+    try:
+        with no_grad():
+            for x, y in loader:
+                out = model(Tensor(x))
+                loss_sum += float(loss_fn(out, y).data) * len(y)
+                if y.dtype.kind in "iu":
+                    correct += int(np.count_nonzero(out.data.argmax(axis=1) == y))
+                else:
+                    classify = False
+                n += len(y)
+    finally:
+        model.train(was_training)
+    if n == 0:
+        return {"loss": None, "accuracy": None, "n": 0}
+    return {"loss": loss_sum / n, "accuracy": correct / n if classify else None, "n": n}
+
+
+def predict(model, X, batch_size: int = 1024) -> np.ndarray:
+    """The model's outputs for the rows of ``X`` (eval mode, no graph), as one array."""
+    was_training = getattr(model, "training", False)
+    model.eval()
+    try:
+        with no_grad():
+            outs = [model(Tensor(X[i : i + batch_size])).data for i in range(0, len(X), batch_size)]
+    finally:
+        model.train(was_training)
+    return np.concatenate(outs) if outs else np.zeros((0,))
