@@ -10,6 +10,7 @@ be sharp.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -17,8 +18,10 @@ import numpy as np
 from chainrule.diagnostics.report import Finding, Report
 from chainrule.diagnostics.run_data import RunData, from_records, is_finite, load_run
 
-VANISHING_RATIO = 1e-2  # first/last layer gradient norm below this: vanishing
+VANISHING_RATIO = 0.1  # error signal at layer 1 / at the output below this: vanishing,
+VANISHING_ERROR = 1e-3  # ... below this: severe
 EXPLODING_RATIO = 1e2  # ... above this: exploding (towards the input)
+MONOTONE = 0.7  # and it must shrink (grow) across at least 70 % of the layer pairs
 EXPLODING_GROWTH = 1e3  # gradient norm grew this much during training
 ACTIVATION_GROWTH = 30.0  # pre-activation std grew this much from first to last hidden layer
 SATURATION_WARN, SATURATION_INFO = 0.2, 0.05
@@ -213,47 +216,85 @@ def _grad_medians(data, steps=None):
     ]
 
 
-def check_gradient_flow(data):
-    """Vanishing/exploding: compare the first layer's gradient with the last's."""
+def _signal_profile(data):
+    """(key, per-layer median, median per-step ratio first/last) of the error signal.
+
+    Prefers δ_k = ∂L/∂a_k (``delta_norm``), the lecture's backpropagated error; falls
+    back to the weight gradients ‖∂L/∂W_k‖ for records without it.
+    """
     n = len(data.layers)
-    if n < 2:
+    for key in ("delta_norm", "grad_norm"):
+        ratios = []
+        for s in data.steps:
+            first, last = s["layers"][0].get(key), s["layers"][n - 1].get(key)
+            if first is not None and last:
+                ratios.append(first / last)
+        if ratios:
+            profile = [_median([s["layers"][k].get(key) for s in data.steps]) for k in range(n)]
+            return key, profile, float(np.median(ratios))
+    return None, None, None
+
+
+def _monotone(profile, increasing=True):
+    """Fraction of adjacent layers where the signal grows towards the output."""
+    pairs = [(a, b) for a, b in itertools.pairwise(profile) if a is not None and b is not None]
+    if not pairs:
+        return 0.0
+    good = sum((a < b) if increasing else (a > b) for a, b in pairs)
+    return good / len(pairs)
+
+
+def check_gradient_flow(data):
+    """Vanishing/exploding: the error signal at layer 1 against the one at the output."""
+    n = len(data.layers)
+    if n < 3:
         return []
-    med = _grad_medians(data)
-    first, last = med[0], med[-1]
-    if first is None or last is None or last == 0 or first == 0:
+    key, profile, ratio = _signal_profile(data)
+    if key is None or ratio == 0:
         return []  # zero gradients are reported by check_no_gradient
-    ratio = first / last
-    evidence = "median ‖∂L/∂W‖ by layer: " + ", ".join(
-        f"{k + 1}: {_fmt(v)}" for k, v in enumerate(med)
+    grads = _grad_medians(data)
+    what = "the error signal δ = ∂L/∂a" if key == "delta_norm" else "the gradient norm"
+    evidence = (
+        "median ‖δ_k‖ = ‖∂L/∂a_k‖ by layer: "
+        if key == "delta_norm"
+        else "median ‖∂L/∂W_k‖ by layer: "
+    ) + ", ".join(f"{k + 1}: {_fmt(v)}" for k, v in enumerate(profile))
+    if key == "delta_norm":
+        evidence += "; ‖∂L/∂W_k‖: " + ", ".join(f"{k + 1}: {_fmt(v)}" for k, v in enumerate(grads))
+    per_layer = ratio ** (1.0 / (n - 1))
+    grad_ratio = (
+        f"; layer 1's weight-gradient norm is {grads[0] / grads[-1]:.1e} of layer {n}'s"
+        if grads[0] and grads[-1]
+        else ""
     )
     acts = {lay.get("activation") for lay in data.layers[:-1]}
-    if ratio < VANISHING_RATIO:
-        bounded = acts & {"sigmoid", "tanh"}
-        why = (
-            f"the {'/'.join(sorted(bounded))} derivatives (≤ 1/4 for sigmoid) shrink the "
-            "error signal at every layer"
-            if bounded
-            else "the error signal shrinks at every layer"
-        )
+    if ratio < VANISHING_RATIO and _monotone(profile) >= MONOTONE:
+        why = []
+        if "sigmoid" in acts:
+            why.append("σ' ≤ 1/4")
+        if "tanh" in acts:
+            why.append("tanh' ≤ 1 and ≈ 0 where saturated")
+        why = f" ({', '.join(why)})" if why else ""
         return [
             Finding(
                 "vanishing-gradients",
-                "error" if ratio < 1e-4 else "warning",
-                f"vanishing gradients: layer 1's gradient norm is {ratio:.1e} of layer {n}'s "
-                f"— {why}, so the first layers barely learn",
+                "error" if ratio < VANISHING_ERROR else "warning",
+                f"vanishing gradients: {what} at layer 1 is {ratio:.1e} of layer {n}'s — it "
+                f"shrinks ×{per_layer:.2f} per layer on its way back{why}{grad_ratio}, so the "
+                "first layers learn slowest",
                 evidence,
                 "use ReLU with He initialization (--activation relu --init he), or Xavier "
-                "initialization for tanh; fewer layers; check the saturation findings",
+                "initialization for tanh; fewer layers; see the saturation findings",
                 [1, n],
             )
         ]
-    if ratio > EXPLODING_RATIO:
+    if ratio > EXPLODING_RATIO and _monotone(profile, increasing=False) >= MONOTONE:
         return [
             Finding(
                 "exploding-gradients",
                 "warning",
-                f"exploding gradients: layer 1's gradient norm is {ratio:.1e} times layer "
-                f"{n}'s — the error signal grows at every layer on its way back",
+                f"exploding gradients: {what} at layer 1 is {ratio:.1e} times layer {n}'s — "
+                f"it grows ×{per_layer:.2f} per layer on its way back{grad_ratio}",
                 evidence,
                 "scale the initial weights down (He/Xavier), lower the learning rate, clip "
                 "gradients (--clip-grad-norm 1)",
@@ -552,13 +593,14 @@ CHECKS = (_gradient_checks,)
 
 
 def _healthy(data):
-    med = _grad_medians(data)
+    key, _, ratio = _signal_profile(data)
     parts = []
-    if med[0] and med[-1]:
-        parts.append(f"gradient norm ratio layer 1 / layer {len(med)} = {med[0] / med[-1]:.2g}")
+    if ratio:
+        what = "‖δ‖" if key == "delta_norm" else "‖∂L/∂W‖"
+        parts.append(f"{what} layer 1 / layer {len(data.layers)} = {ratio:.2g}")
     losses, _ = _loss_series(data)
     if len(losses) >= 2:
-        parts.append(f"loss {losses[0]:.4g} → {losses[-1]:.4g}")
+        parts.append(f"loss {losses[0]:.3g} → {losses[-1]:.3g}")
     sat = [
         _median([s["layers"][k].get("saturated") for s in _late(data.steps)]) for k in _hidden(data)
     ]

@@ -4,6 +4,8 @@ Every ``every`` batches (the first batch included) it records, for each Linear l
 the chain ``h_{k+1} = g(W_k h_k + b_k)``:
 
 * ``weight_norm`` ‖W_k‖ and ``grad_norm`` ‖∂L/∂W_k‖ (Frobenius), ``bias_grad_norm``;
+* ``delta_norm`` ‖δ_k‖, the lecture's error signal δ_k = ∂L/∂a_k at the layer's output
+  (over the batch), read by a gradient hook on a_k — the quantity that vanishes;
 * ``update_ratio`` ‖ΔW_k‖ / ‖W_k‖ — how far one optimizer step moved the weights
   (around 1e-3 is the usual healthy value; ≫ 1e-2 means a large learning rate);
 * ``preact_mean``/``preact_std`` of a_k = W_k h_k + b_k over the batch and a small
@@ -81,6 +83,7 @@ class GradientFlowMonitor(_CallbackBase):
         self._epoch_records = []
         self._epoch_alive = {}
         self._handles = []
+        self._deltas = {}
         self._seen_nonfinite = False
 
     # --- callback protocol ---------------------------------------------------------
@@ -93,7 +96,9 @@ class GradientFlowMonitor(_CallbackBase):
             path = os.path.join(str(trainer.run_dir), MONITOR_FILE)
         if path is not None:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed at train end
+            # a fresh run starts the file over; a resumed one (global_step > 0) appends
+            fresh = int(getattr(trainer, "global_step", 0) or 0) == 0
+            self._file = open(path, "w" if fresh else "a", encoding="utf-8")  # noqa: SIM115
             self.path = path
         self._emit(
             {
@@ -144,6 +149,8 @@ class GradientFlowMonitor(_CallbackBase):
             identical, distinct = unit_symmetry(w.data, None if b is None else b.data)
             rec["identical_units"] = identical
             rec["distinct_units"] = distinct
+            delta = self._deltas.get(info.index)
+            rec["delta_norm"] = None if delta is None else finite_or_none(delta)
             a = self._captured.get(info.index)
             if a is not None:
                 stats, alive = preactivation_stats(a, info.activation)
@@ -221,11 +228,15 @@ class GradientFlowMonitor(_CallbackBase):
     def _install(self):
         """Hook each Linear module for one forward pass to keep its output a_k."""
         captured = self._captured
+        deltas = self._deltas = {}
         self._handles = []
         for info in self.layers:
 
             def keep(module, inputs, out, _k=info.index):
                 captured[_k] = _array(out)
+                if getattr(out, "requires_grad", False):
+                    # the lecture's error signal δ_k = ∂L/∂a_k, read as backward passes
+                    out.register_hook(lambda g, _k=_k: deltas.__setitem__(_k, norm(g.data)))
 
             self._handles.append(info.module.register_forward_hook(keep))
 
@@ -267,6 +278,7 @@ class GradientFlowMonitor(_CallbackBase):
             rec["distinct_units"] = distinct
             for key in (
                 "grad_norm",
+                "delta_norm",
                 "bias_grad_norm",
                 "update_ratio",
                 "preact_mean",
