@@ -141,7 +141,8 @@ def log_sigmoid(x):
 
 
 # ---------------------------------------------------------------- binary cross-entropy
-_BCE_EPS = 1e-12  # PyTorch's floor on p(1-p) in the gradient
+# PyTorch's floor on p(1-p) in the gradient: 1e-12 as a float32 constant (9.99999996e-13)
+_BCE_EPS = float(xp.float32(1e-12))
 
 
 def _binary_cross_entropy(p, y):
