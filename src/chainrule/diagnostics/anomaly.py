@@ -75,6 +75,16 @@ def describe_frame(frame):
     return f"{where}: `{source}`" if source else where
 
 
+def _inside_backward(frame):
+    """Whether the engine's backward walk is on the stack (VJPs run as ops)."""
+    engine = _PACKAGE_DIR + os.path.join("autograd", "engine.py")
+    while frame is not None:
+        if frame.f_code.co_name == "run_backward" and frame.f_code.co_filename == engine:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _nonfinite_kind(arr):
     """None if ``arr`` is all finite (or not floating point), else "nan"/"inf"/"nan and inf"."""
     if arr.dtype.kind not in "fc" or bool(xp.isfinite(arr).all()):
@@ -119,6 +129,16 @@ class AnomalyChecker:
                     kind=bad,
                     location=where,
                 )
+        if _inside_backward(sys._getframe(1)):
+            # create_graph=True: the VJPs run as recorded ops, so the culprit shows up here
+            raise AnomalyError(
+                f"detect_anomaly: '{prim.name}' produced {kind} while computing gradients "
+                f"(a VJP recorded with create_graph=True){at}",
+                op=prim.name,
+                phase="backward",
+                kind=kind,
+                location=where,
+            )
         raise AnomalyError(
             f"detect_anomaly: '{prim.name}' produced {kind} in the forward pass{at}",
             op=prim.name,
