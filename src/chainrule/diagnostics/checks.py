@@ -22,6 +22,7 @@ VANISHING_RATIO = 0.1  # error signal at layer 1 / at the output below this: van
 VANISHING_ERROR = 1e-3  # ... below this: severe
 EXPLODING_RATIO = 1e2  # ... above this: exploding (towards the input)
 MONOTONE = 0.7  # and it must shrink (grow) across at least 70 % of the layer pairs
+MILD_VANISHING_RATIO, MILD_MONOTONE = 0.3, 0.8  # a steady but mild decay: "info"
 EXPLODING_GROWTH = 1e3  # gradient norm grew this much during training
 ACTIVATION_GROWTH = 30.0  # pre-activation std grew this much from first to last hidden layer
 SATURATION_WARN, SATURATION_INFO = 0.2, 0.05
@@ -268,7 +269,11 @@ def check_gradient_flow(data):
         else ""
     )
     acts = {lay.get("activation") for lay in data.layers[:-1]}
-    if ratio < VANISHING_RATIO and _monotone(profile) >= MONOTONE:
+    upd = [_median(_series(data, k, "update_ratio")) for k in (0, n - 1)]
+    if upd[0] is not None and upd[1] is not None:
+        evidence += f"; update/weight ratio per step: layer 1 {upd[0]:.1e}, layer {n} {upd[1]:.1e}"
+    mild = ratio < MILD_VANISHING_RATIO and _monotone(profile) >= MILD_MONOTONE
+    if (ratio < VANISHING_RATIO and _monotone(profile) >= MONOTONE) or mild:
         why = []
         if "sigmoid" in acts:
             why.append("σ' ≤ 1/4")
@@ -278,8 +283,11 @@ def check_gradient_flow(data):
         return [
             Finding(
                 "vanishing-gradients",
-                "error" if ratio < VANISHING_ERROR else "warning",
-                f"vanishing gradients: {what} at layer 1 is {ratio:.1e} of layer {n}'s — it "
+                "error"
+                if ratio < VANISHING_ERROR
+                else ("warning" if ratio < VANISHING_RATIO else "info"),
+                f"{'mildly ' if ratio >= VANISHING_RATIO else ''}vanishing gradients: "
+                f"{what} at layer 1 is {ratio:.1e} of layer {n}'s — it "
                 f"shrinks ×{per_layer:.2f} per layer on its way back{why}{grad_ratio}, so the "
                 "first layers learn slowest",
                 evidence,

@@ -5,9 +5,9 @@
   the bottom layers, exploding ones as a bright one;
 * ``saturation.png``: layer × step heat map of the fraction of units that pass (almost)
   no gradient: saturated sigmoid/tanh outputs, or dead ReLU units;
-* ``activations.png``: per-layer histograms of the pre-activations a_k = W_k h + b_k at
+* ``activation_histograms.png``: per-layer histograms of the pre-activations a_k = W_k h + b_k at
   the first and the last sampled step, with the saturation thresholds marked;
-* ``loss.png``: training (and validation) loss per epoch, and the sampled batch losses.
+* ``loss_curves.png``: training (and validation) loss per epoch, and the sampled batch losses.
 
 matplotlib is imported here only, through its object API (no pyplot, no global state).
 """
@@ -22,7 +22,7 @@ import numpy as np
 from chainrule.diagnostics.layer_stats import SATURATION_THRESHOLD
 from chainrule.diagnostics.run_data import RunData, load_run
 
-PLOT_FILES = ("gradient_flow.png", "saturation.png", "activations.png", "loss.png")
+PLOT_FILES = ("gradient_flow.png", "saturation.png", "activation_histograms.png", "loss_curves.png")
 
 
 def _matplotlib():
