@@ -22,8 +22,15 @@ def main(run_dir="runs/warn-deep-sigmoid", epochs=4, activation="sigmoid", init=
     model = cr.nn.MLP([16] + [32] * 10 + [4], activation=activation, init=init)
     optimizer = cr.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     callbacks = [GradientFlowMonitor(every=4), MetricsLogger(f"{run_dir}/metrics.jsonl")]
-    fit(model, cr.nn.functional.cross_entropy, optimizer, (X, y), epochs, callbacks=callbacks,
-        run_dir=run_dir)
+    fit(
+        model,
+        cr.nn.functional.cross_entropy,
+        optimizer,
+        (X, y),
+        epochs,
+        callbacks=callbacks,
+        run_dir=run_dir,
+    )
     return diagnose(run_dir)
 
 

@@ -24,10 +24,20 @@ def main(run_dir="runs/warn-oversized-init", epochs=4, activation="tanh", init="
     cr.manual_seed(0)
     model = cr.nn.MLP([16] + [32] * 10 + [4], activation=activation, init=init)
     optimizer = cr.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    callbacks = [GradientFlowMonitor(every=4), MetricsLogger(f"{run_dir}/metrics.jsonl"),
-                 NaNGuard()]
-    fit(model, cr.nn.functional.cross_entropy, optimizer, (X, y), epochs, callbacks=callbacks,
-        run_dir=run_dir)
+    callbacks = [
+        GradientFlowMonitor(every=4),
+        MetricsLogger(f"{run_dir}/metrics.jsonl"),
+        NaNGuard(),
+    ]
+    fit(
+        model,
+        cr.nn.functional.cross_entropy,
+        optimizer,
+        (X, y),
+        epochs,
+        callbacks=callbacks,
+        run_dir=run_dir,
+    )
     return diagnose(run_dir)
 
 
