@@ -1,0 +1,178 @@
+"""What a sweep leaves behind besides its records: the ranked table (``report.txt``), the
+best configuration as a ``chainrule train`` config (``best.toml``) and, with matplotlib,
+the metric against each hyperparameter (``plots.png``)."""
+
+from __future__ import annotations
+
+import math
+import os
+
+from chainrule.sweep.runner import SweepResult
+from chainrule.sweep.store import write_text_atomic
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        if value == 0 or 1e-3 <= abs(value) < 1e4:
+            return f"{value:.4g}"
+        return f"{value:.2e}"
+    if isinstance(value, list):
+        return "-".join(str(v) for v in value) if value else "none"
+    return str(value)
+
+
+def table(result: SweepResult, top: int | None = None, show_failed: bool = True) -> str:
+    """The ranked table as text: one row per trial, the searched options as columns."""
+    ranked = result.ranked()
+    params = list(result.spec_tables.get("search", {}))
+    extra = [m for m in ("test_accuracy",) if m != result.metric]
+    header = ["rank", "trial", "status", result.metric, *extra, "epochs", "time", *params]
+    rows = []
+    shown = [r for r in ranked if show_failed or r["status"] != "failed"]
+    for rank, r in enumerate(shown[:top] if top else shown, start=1):
+        row = [str(rank), str(r["index"]), r["status"], _fmt(r.get("metric"))]
+        row += [_fmt(r.get("metrics", {}).get(m)) for m in extra]
+        row += [str(r.get("epochs", "-")), f"{r.get('seconds', 0):.1f}s"]
+        row += [_fmt(r["params"].get(p)) for p in params]
+        rows.append(row)
+    widths = [
+        max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
+        for i, h in enumerate(header)
+    ]
+    numeric = {0, 1, 3, 4 + len(extra) - 1, 4 + len(extra), 5 + len(extra)}
+
+    def line(cells):
+        out = []
+        for i, (cell, w) in enumerate(zip(cells, widths)):
+            out.append(cell.rjust(w) if i in numeric else cell.ljust(w))
+        return "  ".join(out).rstrip()
+
+    lines = [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    if top and len(shown) > top:
+        lines.append(f"... {len(shown) - top} more (chainrule sweep-report --top 0 for all)")
+    failed = [r for r in ranked if r["status"] == "failed"]
+    if failed and show_failed:
+        lines.append("")
+        lines.append(f"{len(failed)} failed trial(s):")
+        for r in failed[:10]:
+            lines.append(f"  trial {r['index']}: {r.get('error')}")
+    return "\n".join(lines)
+
+
+def summary(result: SweepResult) -> str:
+    counts = {}
+    for r in result.records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    parts = [f"{n} {status}" for status, n in sorted(counts.items())]
+    seconds = sum(r.get("seconds", 0) for r in result.records)
+    text = f"{len(result.records)} trials ({', '.join(parts)}), {seconds:.0f} trial-seconds"
+    best = result.best
+    if best is not None:
+        text += f"; best {result.metric} {best['metric']:.4f} (trial {best['index']})"
+    return text
+
+
+def best_config_toml(result: SweepResult) -> str | None:
+    """The best completed trial as a full ``chainrule train`` config (TOML), or None."""
+    best = result.best
+    if best is None:
+        return None
+    from chainrule.train.config import TrainConfig, to_toml
+
+    spec = result.spec_tables
+    options = {**spec.get("base", {}), **best["params"]}
+    options.pop("out", None)
+    config = TrainConfig.from_dict(options, source="best trial")
+    head = (
+        f"# best trial of the sweep in {result.folder}: trial {best['index']} ({best['id']})\n"
+        f"# {result.metric} = {best['metric']:.6g}"
+    )
+    test = best.get("metrics", {}).get("test_accuracy")
+    if test is not None and result.metric != "test_accuracy":
+        head += f", test_accuracy = {test:.6g}"
+    head += f"\n# rerun: chainrule train --config {os.path.join(result.folder, 'best.toml')}\n"
+    return head + to_toml(config)
+
+
+def write_report(result: SweepResult, plots: bool = True) -> dict:
+    """Write report.txt, best.toml and plots.png into the sweep folder; returns
+    ``{name: path or note}`` for what was written (a note when matplotlib is missing)."""
+    written = {}
+    path = os.path.join(result.folder, "report.txt")
+    write_text_atomic(path, summary(result) + "\n\n" + table(result) + "\n")
+    written["report"] = path
+    if result.spec_tables.get("sweep", {}).get("objective", "").startswith("chainrule.sweep"):
+        text = best_config_toml(result)
+        if text is not None:
+            path = os.path.join(result.folder, "best.toml")
+            write_text_atomic(path, text)
+            written["best"] = path
+    if plots:
+        written["plots"] = save_plots(result)
+    return written
+
+
+def save_plots(result: SweepResult) -> str:
+    """``plots.png``: the metric against each searched option (log axis for log-uniform
+    ones; pruned trials hollow). Returns the path, or a note when it could not be drawn."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "plots skipped: pip install matplotlib"
+    search = result.spec_tables.get("search", {})
+    shown = [r for r in result.records if r["status"] != "failed" and r.get("metric") is not None]
+    if not search or not shown:
+        return "plots skipped: no finished trial"
+    n = len(search)
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, (name, dist) in zip(axes.flat, search.items()):
+        xs, ys, filled = [], [], []
+        for r in shown:
+            xs.append(_plot_value(r["params"].get(name)))
+            ys.append(r["metric"])
+            filled.append(r["status"] == "completed")
+        categorical = any(isinstance(x, str) for x in xs)
+        if categorical:
+            labels = sorted({str(x) for x in xs}, key=_natural)
+            xs = [labels.index(str(x)) for x in xs]
+            ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+            ax.set_xlim(-0.5, len(labels) - 0.5)
+        for x, y, f in zip(xs, ys, filled):
+            ax.scatter([x], [y], s=22, color="C0", facecolors="C0" if f else "none", alpha=0.8)
+        if isinstance(dist, dict) and any(str(k).startswith("log") for k in dist):
+            ax.set_xscale("log")
+        ax.set_xlabel(name)
+        ax.set_ylabel(result.metric)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle(f"{result.metric} per trial (hollow: pruned)", fontsize=10)
+    fig.tight_layout()
+    path = os.path.join(result.folder, "plots.png")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _plot_value(value):
+    if isinstance(value, list):
+        return "-".join(str(v) for v in value) if value else "none"
+    if isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _natural(label: str):
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, len(label.split("-")), label)

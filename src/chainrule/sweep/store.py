@@ -1,0 +1,138 @@
+"""The results store: one JSON line per finished trial, fsync'd the moment the trial ends.
+
+A sweep folder holds::
+
+    sweep.json     the spec (as tables) and its fingerprint, written once
+    trials.jsonl   one record per finished trial (completed, pruned or failed)
+
+Only the driver writes, one ``write`` of one whole line per record followed by ``fsync``,
+so a sweep killed at any instant leaves every earlier record intact; a line cut short by
+the kill (at most the last one) is ignored on reading and trimmed before the next append.
+When a trial id appears twice (a failed trial retried), the later record wins.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+RECORDS = "trials.jsonl"
+META = "sweep.json"
+FINISHED = ("completed", "pruned", "failed")
+
+
+class ResultStore:
+    """Append-only, crash-safe trial records in ``folder``."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.path = self.folder / RECORDS
+
+    # --- the sweep's identity ---------------------------------------------------------
+    def open(self, spec_tables: dict, fingerprint: str) -> None:
+        """Create the folder, or check that it holds the same sweep (raises ValueError)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        meta_path = self.folder / META
+        if meta_path.exists():
+            meta = json.loads(meta_path.read_text())
+            if meta.get("fingerprint") != fingerprint:
+                raise ValueError(
+                    f"{self.folder} holds a different sweep (its spec changed); "
+                    "choose another --out folder or delete that one"
+                )
+        else:
+            meta = {"fingerprint": fingerprint, "spec": spec_tables, "created": time.time()}
+            _write_atomic(meta_path, json.dumps(meta, indent=2, default=str))
+        self._trim_torn_tail()
+
+    def meta(self) -> dict:
+        path = self.folder / META
+        if not path.exists():
+            raise OSError(f"{self.folder} is not a sweep folder (no {META})")
+        return json.loads(path.read_text())
+
+    # --- records ------------------------------------------------------------------------
+    def append(self, record: dict) -> None:
+        """Write one record durably: a single write of a whole line, then fsync."""
+        text = json.dumps(_finite(record), default=_json_default, allow_nan=False)
+        line = (text + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(line)
+            while view:  # a regular-file write is whole in practice; loop in case it isn't
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def records(self) -> dict[str, dict]:
+        """``{trial id: latest record}`` in the order the trials first finished."""
+        out: dict[str, dict] = {}
+        if not self.path.exists():
+            return out
+        with open(self.path, "rb") as f:
+            for raw in f:
+                if not raw.endswith(b"\n"):
+                    break  # cut short by a kill: never acknowledged, so nothing is lost
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    continue
+                out[record["id"]] = record
+        return out
+
+    def _trim_torn_tail(self) -> None:
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            keep = data.rfind(b"\n") + 1
+            with open(self.path, "r+b") as f:
+                f.truncate(keep)
+                f.flush()
+                os.fsync(f.fileno())
+
+
+def _finite(value):
+    """``value`` with NaN and infinities as None (strict JSON; the error says why)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # NumPy scalars
+        return _finite(value.item())
+    return value
+
+
+def _json_default(value):
+    if hasattr(value, "item"):  # NumPy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:  # pragma: no cover - some filesystems refuse directory fsync
+        pass
+
+
+def write_text_atomic(path, text: str) -> None:
+    _write_atomic(Path(path), text)
