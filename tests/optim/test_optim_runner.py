@@ -1,5 +1,7 @@
 """The update runner and the base class: threads, chunks, gradients left alone, zero_grad."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -158,3 +160,28 @@ def test_repr_lists_groups():
     opt = optim.SGD([cr.nn.Parameter(np.ones(2))], lr=0.1, momentum=0.9)
     text = repr(opt)
     assert text.startswith("SGD (") and "momentum: 0.9" in text and "Parameter Group 0" in text
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_threaded_step_works_in_a_forked_child(threads):
+    """A forked child inherits the pool object but not its threads; it must start anew."""
+    import multiprocessing
+
+    threads(2)
+    p = cr.nn.Parameter(np.ones(600_000, dtype=np.float32))
+    p.grad = cr.tensor(np.ones(600_000, dtype=np.float32))
+    opt = optim.SGD([p], lr=0.5)
+    opt.step()  # the parent's pool now exists
+
+    def child(queue):
+        opt.step()
+        queue.put(float(p.data[-1]))
+
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=child, args=(queue,))
+    proc.start()
+    assert queue.get(timeout=60) == 0.0
+    proc.join(60)
+    assert proc.exitcode == 0
+    np.testing.assert_array_equal(p.data[-3:], [0.5, 0.5, 0.5])  # the parent is untouched
