@@ -286,6 +286,14 @@ def test_cross_entropy_all_rows_ignored_is_nan_like_torch(torch):
     assert np.isnan(ours) and np.isnan(theirs)
 
 
+def test_cross_entropy_accepts_integer_valued_float_labels():
+    x = cr.randn(3, 4)
+    a = F.cross_entropy(x, np.array([0.0, 3.0, 1.0])).item()
+    assert a == F.cross_entropy(x, np.array([0, 3, 1])).item()
+    with pytest.raises(TypeError, match="must be integers"):
+        F.cross_entropy(x, np.array([0.5, 3.0, 1.0]))
+
+
 def test_cross_entropy_errors():
     x = cr.randn(4, 3)
     with pytest.raises(ShapeError, match=r"batch size 4 .* batch size 5"):

@@ -85,18 +85,19 @@ def _reduce(loss, reduction):
 
 
 def _check_same_shape(name, input, target):
-    if input.shape != target.shape:
-        n_in = input.shape[0] if input.ndim else "-"
-        n_t = target.shape[0] if target.ndim else "-"
-        what = (
-            f"batch size {n_in} but target has batch size {n_t}"
-            if n_in != n_t
-            else f"shape {input.shape} but target has shape {target.shape}"
-        )
+    if input.shape == target.shape:
+        return
+    n_in = input.shape[0] if input.ndim else None
+    n_t = target.shape[0] if target.ndim else None
+    if n_in != n_t:
         raise ShapeError(
-            f"{name}: input has {what} (input {input.shape}, target {target.shape}); "
-            "they must have the same shape"
+            f"{name}: input has batch size {n_in} but target has batch size {n_t} "
+            f"(input {input.shape}, target {target.shape})"
         )
+    raise ShapeError(
+        f"{name}: input has shape {input.shape} but target has shape {target.shape}; they "
+        "must be the same (PyTorch would silently broadcast them)"
+    )
 
 
 def _target(target, like):
@@ -111,6 +112,8 @@ def _target(target, like):
 def _class_labels(name, input, target):
     """Integer labels as a raw array, shape-checked against ``input`` (N, C)."""
     labels = xp.asarray(target.data if isinstance(target, Tensor) else target)
+    if labels.dtype.kind == "f" and labels.ndim == 1 and (labels == xp.round(labels)).all():
+        labels = labels.astype(xp.int64)  # float class indices such as 2.0 (torch refuses)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"{name}: class targets must be integers, got {labels.dtype}")
     if input.ndim != 2:
@@ -174,7 +177,8 @@ def cross_entropy(
 ):
     """Softmax + negative log-likelihood from logits ``input`` (N, C), as PyTorch defines it.
 
-    ``target`` is either integer class indices (N,) or class probabilities (N, C), float.
+    ``target`` is either class indices (N,) — integers, or floats with integer values —
+    or class probabilities (N, C), float.
 
     Class indices, with ``ε = label_smoothing`` and class weights ``w`` (default 1)::
 
@@ -193,7 +197,7 @@ def cross_entropy(
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     input = lift(input)
     raw_target = target.data if isinstance(target, Tensor) else xp.asarray(target)
-    if raw_target.dtype.kind == "f":
+    if raw_target.dtype.kind == "f" and raw_target.ndim == 2:
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
     labels = _class_labels("cross_entropy", input, raw_target)
     if weight is None and label_smoothing == 0.0 and not (labels == ignore_index).any():
