@@ -7,7 +7,7 @@ y.backward()
 x.grad  # tensor([[2., 4.]])
 """
 
-from chainrule import data, nn, optim
+from chainrule import data, diagnostics, nn, optim, train
 from chainrule.autograd import (
     GradcheckError,
     GradcheckReport,
@@ -21,6 +21,8 @@ from chainrule.autograd import (
     no_grad,
 )
 from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
+from chainrule.checkpoint import load, save
+from chainrule.diagnostics import detect_anomaly
 from chainrule.errors import GraphError, ShapeError
 from chainrule.ops import (
     abs,
@@ -88,7 +90,10 @@ __all__ = [
     "broadcast_to",
     "clip",
     "concatenate",
+    "data",
     "defprimitive",
+    "detect_anomaly",
+    "diagnostics",
     "enable_grad",
     "exp",
     "expand_dims",
@@ -101,6 +106,7 @@ __all__ = [
     "gradcheck",
     "is_grad_enabled",
     "leaky_relu",
+    "load",
     "log",
     "log_softmax",
     "logsumexp",
@@ -111,18 +117,18 @@ __all__ = [
     "mean",
     "min",
     "minimum",
-    "data",
     "nn",
-    "optim",
     "no_grad",
     "ones",
     "ones_like",
+    "optim",
     "rand",
     "rand_like",
     "randn",
     "randn_like",
     "relu",
     "reshape",
+    "save",
     "set_default_dtype",
     "sigmoid",
     "softmax",
@@ -133,6 +139,7 @@ __all__ = [
     "swapaxes",
     "tanh",
     "tensor",
+    "train",
     "transpose",
     "unsqueeze",
     "where",
