@@ -32,11 +32,11 @@ TOY_SPEC = """
 [sweep]
 objective = "sweep_toy_objectives:toy"
 strategy = "random"
-trials = 10
+trials = 8
 seed = 1
 [base]
-epochs = 4
-sleep = 0.15
+epochs = 3
+sleep = 0.1
 calls = "{calls}"
 [search]
 lr = {{loguniform = [1e-4, 1.0]}}
@@ -68,23 +68,26 @@ def test_sigkill_then_rerun_resumes_without_losing_or_repeating(toy_path, tmp_pa
     proc.wait()
     before = records.read_bytes()
     killed = lines(records)
-    assert 3 <= len(killed) < 10, "the sweep should have been killed mid-way"
+    assert 3 <= len(killed) < 8, "the sweep should have been killed mid-way"
     started_before = calls.read_text().splitlines()
 
     done = run(["sweep", str(spec), "--out", str(out), "--workers", "2"], tmp_path)
     assert done.returncode == 0, done.stderr
-    assert f"resuming: {len(killed)} of 10 trials already finished" in done.stderr
+    assert f"resuming: {len(killed)} of 8 trials already finished" in done.stderr
     after = records.read_bytes()
     assert after.startswith(before)  # nothing recorded was lost or rewritten
     final = lines(records)
-    assert sorted(r["index"] for r in final) == list(range(10))  # each trial exactly once
+    assert sorted(r["index"] for r in final) == list(range(8))  # each trial exactly once
     assert all(r["status"] == "completed" for r in final)
     # the trials finished before the kill were not started again
     started = calls.read_text().splitlines()
-    key = lambda r: f"{r['params']['lr']!r},{r['params']['units']!r}"
+
+    def key(r):
+        return f"{r['params']['lr']!r},{r['params']['units']!r}"
+
     for r in killed:
         assert started.count(key(r)) == 1, r["params"]
-    assert len(started) >= len(started_before) + 10 - len(killed)
+    assert len(started) >= len(started_before) + 8 - len(killed)
     assert "rank" in done.stdout and "completed" in done.stdout
 
     report = run(["sweep-report", str(out), "--top", "3"], tmp_path)
@@ -92,7 +95,7 @@ def test_sigkill_then_rerun_resumes_without_losing_or_repeating(toy_path, tmp_pa
     table = report.stdout.splitlines()
     header = next(i for i, line in enumerate(table) if line.startswith("rank"))
     assert [row.split()[0] for row in table[header + 2 : header + 5]] == ["1", "2", "3"]
-    assert "... 7 more" in report.stdout
+    assert "... 5 more" in report.stdout
 
 
 def test_real_training_sweep_writes_a_loadable_best_toml(tmp_path):
