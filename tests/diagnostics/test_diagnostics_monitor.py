@@ -8,7 +8,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.diagnostics import GradientFlowMonitor, find_layers
-from chainrule.diagnostics.layer_stats import SATURATION_THRESHOLD, unit_symmetry
+from chainrule.diagnostics.layer_stats import SATURATION_THRESHOLD, identical_units, norm
 from chainrule.train import fit
 
 
@@ -147,12 +147,22 @@ def test_dead_units_over_the_window_and_per_batch():
 
 def test_symmetry_flags_identical_rows_only():
     W = np.tile(np.array([[0.3, -0.2, 0.1]]), (4, 1))
-    assert unit_symmetry(W, np.zeros(4)) == (True, 1)
+    assert identical_units(W, np.zeros(4))
     W2 = W.copy()
     W2[2, 1] += 1e-3
-    identical, distinct = unit_symmetry(W2, np.zeros(4))
-    assert not identical and distinct == 2
-    assert unit_symmetry(W, np.array([0.0, 0.0, 0.0, 1.0]))[0] is False
+    assert not identical_units(W2, np.zeros(4))
+    assert not identical_units(W, np.array([0.0, 0.0, 0.0, 1.0]))
+    assert not identical_units(W[:1], np.zeros(1))  # one unit: nothing to break
+
+
+def test_norm_is_exact_and_survives_float32_overflow():
+    a = np.random.default_rng(0).standard_normal((300, 40))
+    assert norm(a) == pytest.approx(np.linalg.norm(a), rel=1e-12)
+    assert norm(a.astype(np.float32)) == pytest.approx(np.linalg.norm(a), rel=1e-5)
+    big = np.full(10, 1e30, dtype=np.float32)  # squares overflow float32
+    assert norm(big) == pytest.approx(np.sqrt(10) * 1e30, rel=1e-6)
+    assert math.isnan(norm(np.array([1.0, np.nan], dtype=np.float32)))
+    assert norm(np.array([np.inf], dtype=np.float32)) == math.inf
 
 
 def test_monitor_file_round_trips_and_restarts_for_a_fresh_run(tmp_path):

@@ -36,9 +36,18 @@ def finite_or_none(x):
 
 
 def norm(a) -> float:
-    """Euclidean (Frobenius) norm in float64."""
-    a = np.asarray(a, dtype=np.float64)
-    return float(math.sqrt(float(np.vdot(a, a)))) if a.size else 0.0
+    """Euclidean (Frobenius) norm: one BLAS dot in the array's own dtype (no copy), redone
+    in float64 when float32 squares overflow."""
+    a = np.asarray(a)
+    if a.size == 0:
+        return 0.0
+    flat = a.reshape(-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sq = float(np.dot(flat, flat))
+    if math.isinf(sq) and a.dtype != np.float64 and np.isfinite(flat).all():
+        flat = flat.astype(np.float64)
+        sq = float(np.dot(flat, flat))
+    return math.sqrt(sq) if sq == sq else float("nan")
 
 
 def saturated_fraction(a, activation):
@@ -81,18 +90,22 @@ def preactivation_stats(a, activation):
     }, alive_mask(a2, activation)
 
 
-def unit_symmetry(weight, bias=None, rtol=1e-5, atol=1e-8):
-    """``(identical, distinct)``: are all units (rows of ``[W | b]``) equal to tolerance,
-    and how many distinct rows there are (rows compared after rounding to the tolerance)."""
-    w = np.asarray(weight, dtype=np.float64)
+def identical_units(weight, bias=None, rtol=1e-5, atol=1e-8) -> bool:
+    """Are all units (rows of ``[W | b]``) equal to tolerance? One pass over W."""
+    w = np.asarray(weight)
+    if w.shape[0] < 2:
+        return False
+    scale = float(np.abs(w).max())
+    if not math.isfinite(scale):
+        return False
     if bias is not None:
-        w = np.concatenate([w, np.asarray(bias, dtype=np.float64).reshape(-1, 1)], axis=1)
-    if w.shape[0] < 2 or not np.isfinite(w).all():
-        return False, int(w.shape[0])
-    tol = atol + rtol * float(np.abs(w).max())
-    identical = bool(np.abs(w - w[0]).max() <= tol)
-    distinct = 1 if identical else int(np.unique(np.round(w / tol), axis=0).shape[0])
-    return identical, distinct
+        b = np.asarray(bias)
+        scale = max(scale, float(np.abs(b).max()))
+        tol = atol + rtol * scale
+        if float(np.abs(b - b[0]).max()) > tol:
+            return False
+    tol = atol + rtol * scale
+    return bool(float(np.abs(w - w[0]).max()) <= tol)
 
 
 __all__ = [
@@ -101,8 +114,8 @@ __all__ = [
     "alive_mask",
     "finite_or_none",
     "histogram",
+    "identical_units",
     "norm",
     "preactivation_stats",
     "saturated_fraction",
-    "unit_symmetry",
 ]

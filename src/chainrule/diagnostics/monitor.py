@@ -13,8 +13,7 @@ the chain ``h_{k+1} = g(W_k h_k + b_k)``:
 * ``saturated``: the fraction of sigmoid/tanh outputs within 1 % of their bounds, and
   ``dead``: the fraction of ReLU units whose a_k ≤ 0 on every example (definitions in
   :mod:`chainrule.diagnostics.layer_stats`);
-* ``identical_units``/``distinct_units``: whether all rows of [W_k | b_k] are equal
-  (symmetry never broken).
+* ``identical_units``: whether all rows of [W_k | b_k] are equal (symmetry never broken).
 
 At each epoch's end it adds an ``"epoch"`` record that averages the epoch's sampled
 batches; its ``dead`` counts units that were ≤ 0 on every example of *all* of them (the
@@ -38,9 +37,9 @@ import numpy as np
 from chainrule.autograd.mode import no_grad
 from chainrule.diagnostics.layer_stats import (
     finite_or_none,
+    identical_units,
     norm,
     preactivation_stats,
-    unit_symmetry,
 )
 from chainrule.diagnostics.layers import find_layers, is_linear
 from chainrule.diagnostics.run_data import MONITOR_FILE
@@ -146,9 +145,7 @@ class GradientFlowMonitor(_CallbackBase):
             b = info.bias
             bg = None if b is None else b.grad
             rec["bias_grad_norm"] = None if bg is None else finite_or_none(norm(bg.data))
-            identical, distinct = unit_symmetry(w.data, None if b is None else b.data)
-            rec["identical_units"] = identical
-            rec["distinct_units"] = distinct
+            rec["identical_units"] = identical_units(w.data, None if b is None else b.data)
             delta = self._deltas.get(info.index)
             rec["delta_norm"] = None if delta is None else finite_or_none(delta)
             a = self._captured.get(info.index)
@@ -273,9 +270,9 @@ class GradientFlowMonitor(_CallbackBase):
             rec = {"index": info.index, "name": info.name, "activation": info.activation}
             rec["weight_norm"] = finite_or_none(norm(info.weight.data))
             b = info.bias
-            identical, distinct = unit_symmetry(info.weight.data, None if b is None else b.data)
-            rec["identical_units"] = identical
-            rec["distinct_units"] = distinct
+            rec["identical_units"] = identical_units(
+                info.weight.data, None if b is None else b.data
+            )
             for key in (
                 "grad_norm",
                 "delta_norm",
