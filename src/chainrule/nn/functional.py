@@ -12,6 +12,7 @@ from __future__ import annotations
 import numbers
 
 from chainrule import backend
+from chainrule.autograd.primitive import apply
 from chainrule.backend import xp
 from chainrule.errors import ShapeError
 from chainrule.nn.primitives import (
@@ -21,7 +22,6 @@ from chainrule.nn.primitives import (
     gelu,
     log_sigmoid,
 )
-from chainrule.ops import cross_entropy as _fused_cross_entropy
 from chainrule.ops import (
     getitem,
     leaky_relu,
@@ -33,6 +33,7 @@ from chainrule.ops import (
 )
 from chainrule.ops import log_softmax as _log_softmax
 from chainrule.ops import softmax as _softmax
+from chainrule.ops.fused import CROSS_ENTROPY
 from chainrule.ops.operands import lift
 from chainrule.tensor import Tensor
 
@@ -200,8 +201,9 @@ def cross_entropy(
     if raw_target.dtype.kind == "f" and raw_target.ndim == 2:
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
     labels = _class_labels("cross_entropy", input, raw_target)
-    if weight is None and label_smoothing == 0.0 and not (labels == ignore_index).any():
-        return _fused_cross_entropy(input, labels, reduction=reduction)
+    if weight is None and label_smoothing == 0.0 and _plain_labels(labels, input, ignore_index):
+        # the fused primitive directly: the labels are already checked
+        return apply(CROSS_ENTROPY, input, labels=labels, reduction=reduction)
     n_classes = input.shape[1]
     w = _class_weight("cross_entropy", weight, n_classes, input.dtype)
     logp = _log_softmax(input, 1)
@@ -217,6 +219,16 @@ def cross_entropy(
         denom = kept.sum() if w is None else (w[xp.where(kept > 0, labels, 0)] * kept).sum()
         smooth = smooth.sum() / denom
     return (1 - label_smoothing) * nll + smooth * (label_smoothing / n_classes)
+
+
+def _plain_labels(labels, input, ignore_index):
+    """True when every label is a valid class and none equals ``ignore_index``."""
+    if not labels.size:
+        return True
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi >= input.shape[1]:
+        return False  # ignored rows (or bad labels: the composed path names them)
+    return not (lo <= ignore_index <= hi and (labels == ignore_index).any())
 
 
 def _cross_entropy_probs(input, target, weight, reduction, label_smoothing):
