@@ -25,6 +25,10 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _fmt_metric(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def table(result: SweepResult, top: int | None = None, show_failed: bool = True) -> str:
     """The ranked table as text: one row per trial, the searched options as columns."""
     ranked = result.ranked()
@@ -34,8 +38,8 @@ def table(result: SweepResult, top: int | None = None, show_failed: bool = True)
     rows = []
     shown = [r for r in ranked if show_failed or r["status"] != "failed"]
     for rank, r in enumerate(shown[:top] if top else shown, start=1):
-        row = [str(rank), str(r["index"]), r["status"], _fmt(r.get("metric"))]
-        row += [_fmt(r.get("metrics", {}).get(m)) for m in extra]
+        row = [str(rank), str(r["index"]), r["status"], _fmt_metric(r.get("metric"))]
+        row += [_fmt_metric(r.get("metrics", {}).get(m)) for m in extra]
         row += [str(r.get("epochs", "-")), f"{r.get('seconds', 0):.1f}s"]
         row += [_fmt(r["params"].get(p)) for p in params]
         rows.append(row)
@@ -135,22 +139,13 @@ def save_plots(result: SweepResult) -> str:
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     for ax, (name, dist) in zip(axes.flat, search.items()):
-        xs, ys, filled = [], [], []
-        for r in shown:
-            xs.append(_plot_value(r["params"].get(name)))
-            ys.append(r["metric"])
-            filled.append(r["status"] == "completed")
-        categorical = any(isinstance(x, str) for x in xs)
-        if categorical:
-            labels = sorted({str(x) for x in xs}, key=_natural)
-            xs = [labels.index(str(x)) for x in xs]
-            ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
-            ax.set_xlim(-0.5, len(labels) - 0.5)
-        for x, y, f in zip(xs, ys, filled):
-            ax.scatter([x], [y], s=22, color="C0", facecolors="C0" if f else "none", alpha=0.8)
-        if isinstance(dist, dict) and any(str(k).startswith("log") for k in dist):
-            ax.set_xscale("log")
-        ax.set_xlabel(name)
+        values = [r["params"].get(name) for r in shown]
+        ys = [r["metric"] for r in shown]
+        hollow = [r["status"] != "completed" for r in shown]
+        if all(isinstance(v, list) for v in values):  # layer structures
+            _plot_structures(ax, name, values, ys, hollow)
+        else:
+            _plot_option(ax, name, dist, values, ys, hollow)
         ax.set_ylabel(result.metric)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[n:]:
@@ -163,12 +158,57 @@ def save_plots(result: SweepResult) -> str:
     return path
 
 
-def _plot_value(value):
-    if isinstance(value, list):
-        return "-".join(str(v) for v in value) if value else "none"
-    if isinstance(value, bool):
-        return str(value)
-    return value
+def _scatter(ax, xs, ys, hollow, color="C0", label=None):
+    filled = [(x, y) for x, y, h in zip(xs, ys, hollow) if not h]
+    empty = [(x, y) for x, y, h in zip(xs, ys, hollow) if h]
+    if filled:
+        ax.scatter(*zip(*filled), s=22, color=color, alpha=0.8, label=label)
+    if empty:
+        ax.scatter(
+            *zip(*empty),
+            s=22,
+            facecolors="none",
+            edgecolors=color,
+            alpha=0.8,
+            label=None if filled else label,
+        )
+
+
+def _plot_option(ax, name, dist, values, ys, hollow):
+    """One scalar option: numbers on a linear or log axis, anything else as categories."""
+    if any(isinstance(v, (str, bool)) or v is None for v in values):
+        labels = sorted({str(v) for v in values}, key=_natural)
+        xs = [labels.index(str(v)) for v in values]
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+    else:
+        xs = values
+        if isinstance(dist, dict) and any(str(k).startswith("log") for k in dist):
+            ax.set_xscale("log")
+    _scatter(ax, xs, ys, hollow)
+    ax.set_xlabel(name)
+
+
+def _plot_structures(ax, name, values, ys, hollow):
+    """Layer structures: total hidden units on a log axis, one colour per depth."""
+    depths = sorted({len(v) for v in values})
+    for i, depth in enumerate(depths):
+        pick = [j for j, v in enumerate(values) if len(v) == depth]
+        xs = [max(1, sum(values[j])) for j in pick]
+        _scatter(
+            ax,
+            xs,
+            [ys[j] for j in pick],
+            [hollow[j] for j in pick],
+            f"C{i}",
+            f"{depth} layer{'s' if depth != 1 else ''}",
+        )
+    ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on short ranges
+    ax.set_xlabel(f"{name}: total hidden units")
+    ax.legend(fontsize=7, loc="lower right")
 
 
 def _natural(label: str):

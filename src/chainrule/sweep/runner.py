@@ -33,13 +33,17 @@ class SweepResult:
 
     def ranked(self) -> list[dict]:
         """Completed trials best first, then pruned ones (by the metric they reached),
-        then failed ones (by index)."""
+        then failed ones (by index). Ties go to the lower validation loss."""
         sign = -1.0 if self.mode == "max" else 1.0
 
         def key(r):
             group = {"completed": 0, "pruned": 1}.get(r["status"], 2)
             value = r.get("metric")
-            return (group, sign * value if value is not None and group < 2 else 0.0, r["index"])
+            main = sign * value if value is not None and group < 2 else 0.0
+            # accuracy on a small validation set ties often: the lower loss breaks ties
+            loss = r.get("metrics", {}).get("val_loss")
+            tie = loss if loss is not None and self.metric != "val_loss" else 0.0
+            return (group, main, tie, r["index"])
 
         return sorted(self.records, key=key)
 
