@@ -106,13 +106,15 @@ def main():
         torch = None
 
     n = sum(int(np.prod(s)) for s in SHAPES)
+    print(f"load average at the start: {os.getloadavg()[0]:.2f} (on {os.cpu_count()} cpus)")
     print(f"optimizer step, {n:,} parameters ({args.dtype}), shapes {SHAPES}")
     for line in environment(torch):
         print("  " + line)
     threads = optim.get_num_threads()
     head = f"{'optimizer':<14}{'chainrule':>11}{'cr 1 thread':>13}"
     if torch is not None:
-        head += f"{'torch':>10}{'torch foreach':>15}{'torch/cr':>10}{'foreach/cr':>12}"
+        head += f"{'torch':>10}{'torch foreach':>15}{'torch 1 thr':>13}"
+        head += f"{'torch/cr':>10}{'foreach/cr':>12}{'1 thr/1 thr':>13}"
     print()
     print(head + "    (ms per step, median)")
     print("-" * len(head))
@@ -126,20 +128,29 @@ def main():
         if torch is not None:
             contenders["torch"] = (threads, torch_step(torch, name, kwargs, dtype, None))
             contenders["foreach"] = (threads, torch_step(torch, name, kwargs, dtype, True))
+            contenders["torch1"] = (1, torch_step(torch, name, kwargs, dtype, None))
         blocks = {key: [] for key in contenders}
+        torch_threads = torch.get_num_threads() if torch is not None else 1
         for _ in range(args.repeat):
             for key, (n_threads, step) in contenders.items():
                 optim.set_num_threads(n_threads)
+                if torch is not None:
+                    torch.set_num_threads(1 if key == "torch1" else torch_threads)
                 blocks[key].append(time_steps(step, args.steps, 1))
         optim.set_num_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(torch_threads)
         ms = {key: statistics.median(b) for key, b in blocks.items()}
         row = f"{label:<14}{ms['cr']:>11.3f}{ms['cr1']:>13.3f}"
         if torch is not None:
-            row += f"{ms['torch']:>10.3f}{ms['foreach']:>15.3f}"
+            row += f"{ms['torch']:>10.3f}{ms['foreach']:>15.3f}{ms['torch1']:>13.3f}"
             row += f"{ms['torch'] / ms['cr']:>10.2f}{ms['foreach'] / ms['cr']:>12.2f}"
+            row += f"{ms['torch1'] / ms['cr1']:>13.2f}"
         print(row, flush=True)
     print()
-    print("ratio > 1: chainrule is faster. 'cr 1 thread' is chainrule with set_num_threads(1).")
+    print("ratio > 1: chainrule is faster. '1 thread': chainrule with set_num_threads(1),")
+    print("torch with torch.set_num_threads(1) (default loop); '1 thr/1 thr' compares those two.")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} (on {os.cpu_count()} cpus)")
 
 
 if __name__ == "__main__":
