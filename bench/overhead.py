@@ -22,7 +22,7 @@ N_OPS = 1000
 def chain_chainrule(x0):
     x = cr.tensor(x0, requires_grad=True)
     y = x
-    for i in range(N_OPS // 4):  # 4 ops per iteration: mul, add, tanh, mul
+    for _ in range(N_OPS // 4):  # 4 ops per iteration: mul, add, tanh, mul
         y = (y * 0.9 + 0.1).tanh() * 1.1
     y.sum().backward()
     return x.grad
@@ -31,7 +31,7 @@ def chain_chainrule(x0):
 def chain_torch(x0, torch):
     x = torch.tensor(x0, requires_grad=True)
     y = x
-    for i in range(N_OPS // 4):
+    for _ in range(N_OPS // 4):
         y = (y * 0.9 + 0.1).tanh() * 1.1
     y.sum().backward()
     return x.grad
@@ -39,7 +39,7 @@ def chain_torch(x0, torch):
 
 def chain_numpy(x0):
     y = x0
-    for i in range(N_OPS // 4):
+    for _ in range(N_OPS // 4):
         y = np.tanh(y * 0.9 + 0.1) * 1.1
     return y
 

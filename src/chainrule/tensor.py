@@ -490,3 +490,6 @@ def rand_like(t, dtype=None, requires_grad=False):
 
 
 from chainrule import ops as _ops  # noqa: E402 - ops import Tensor, so they load after it
+from chainrule.autograd.primitive import _bind_tensor  # noqa: E402
+
+_bind_tensor(Tensor)

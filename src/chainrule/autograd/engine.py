@@ -6,7 +6,8 @@ VJP of the op that produced it once per input that requires grad, checks the res
 shape and dtype against that input, and adds it into the input's pending gradient.
 Pending gradients live in a dict keyed by ``id`` and are popped when consumed, so memory
 is released as the walk proceeds; nothing is written onto interior tensors unless asked
-(``retain_grad``). The walk uses an explicit stack, so graph depth is unlimited.
+(``retain_grad``). The walk uses a heap ordered by creation number (no recursion), so
+graph depth is unlimited.
 
 First-order backward runs on raw arrays with the ``RAW`` namespace and records nothing.
 ``create_graph=True`` runs the same VJPs on Tensors with the ``DIFF`` namespace while grad
@@ -15,7 +16,10 @@ mode is on, so the backward pass becomes part of the graph (gradients of gradien
 
 from __future__ import annotations
 
-from chainrule.autograd.mode import enable_grad, no_grad, state
+from heapq import heappop, heappush
+from operator import attrgetter
+
+from chainrule.autograd.mode import state
 from chainrule.autograd.primitive import DIFF, RAW
 from chainrule.backend import xp
 from chainrule.errors import GraphError, ShapeError
@@ -47,12 +51,8 @@ def topological_order(roots):
                 seen.add(id(p))
                 nodes.append(p)
                 stack.append(p)
-    nodes.sort(key=_creation_number)
+    nodes.sort(key=attrgetter("_seq"))
     return nodes
-
-
-def _creation_number(t):
-    return t._seq
 
 
 def _seed_gradient(root, gradient, create_graph):
@@ -80,6 +80,11 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, input
     and the gradients of ``inputs`` are returned (None where unreached). ``trace``, if
     given, is called as ``trace(t, i, parent, g, g_i)`` for every edge — used by
     ``chainrule.explain`` to narrate the chain rule from the very same pass.
+
+    The reverse topological order comes from a max-heap on the creation number: a tensor
+    is pushed when its first gradient arrives and popped only after every tensor created
+    later, i.e. after all its consumers have added their share. So discovery, ordering and
+    the walk are one pass, and only tensors that actually receive a gradient are visited.
     """
     for r in roots:
         if not r.requires_grad:
@@ -87,27 +92,32 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, input
                 "backward: the output does not require grad (no input had requires_grad=True, "
                 "or it was computed under no_grad)"
             )
-    order = topological_order(roots)
-    grads = {}
+    grads = {}  # id -> pending gradient: the sum over the consumers seen so far
+    heap = []  # (-creation number, id, tensor): the latest-created tensor pops first
     for r, gr in zip(roots, gradients):
         g = _seed_gradient(r, gr, create_graph)
-        prev = grads.get(id(r))
-        grads[id(r)] = g if prev is None else prev + g
+        key = id(r)
+        prev = grads.get(key)
+        if prev is None:
+            grads[key] = g
+            heappush(heap, (-r._seq, key, r))
+        else:
+            grads[key] = prev + g
     wanted = None if inputs is None else {id(t): k for k, t in enumerate(inputs)}
     found = [None] * (0 if inputs is None else len(inputs))
     handed_out = set()  # arrays already stored as a .grad: never share one between tensors
     F = DIFF if create_graph else RAW
     anomaly = state.anomaly
-
-    with enable_grad() if create_graph else no_grad():
-        for t in reversed(order):
-            g = grads.pop(id(t), None)
-            if g is None:
-                continue
+    was_enabled = state.enabled
+    state.enabled = create_graph  # record the backward pass only for create_graph
+    try:
+        while heap:
+            _, key, t = heappop(heap)
+            g = grads.pop(key)
             if t._hooks:
                 g = _run_hooks(t, g, create_graph)
-            if wanted is not None and id(t) in wanted:
-                found[wanted[id(t)]] = g if create_graph else Tensor(g)
+            if wanted is not None and key in wanted:
+                found[wanted[key]] = g if create_graph else Tensor(g)
             prim = t._op
             if prim is None or t._retains_grad:
                 if wanted is None:
@@ -115,9 +125,17 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, input
                 if prim is None:
                     continue
             parents = t._parents
+            if parents is None:
+                raise GraphError(
+                    f"backward through the graph a second time: the graph below "
+                    f"'{prim.name}' was freed by an earlier backward; pass retain_graph=True "
+                    "to keep it"
+                )
             params = t._params
             if create_graph:
                 ans, args = t, parents
+            elif len(parents) == 1:
+                ans, args = t.data, (parents[0].data,)
             else:
                 ans, args = t.data, [p.data for p in parents]
             vjps = prim.vjps
@@ -132,12 +150,18 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, input
                     trace(t, i, p, g, gi)
                 if anomaly is not None:
                     anomaly.check_backward(t, i, gi)
-                key = id(p)
-                prev = grads.get(key)
-                grads[key] = gi if prev is None else prev + gi
+                pkey = id(p)
+                prev = grads.get(pkey)
+                if prev is None:
+                    grads[pkey] = gi
+                    heappush(heap, (-p._seq, pkey, p))
+                else:
+                    grads[pkey] = prev + gi
             if not retain_graph:
                 t._parents = None
                 t._params = None
+    finally:
+        state.enabled = was_enabled
     return found
 
 

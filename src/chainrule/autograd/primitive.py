@@ -96,8 +96,8 @@ def apply(prim, *inputs, **params):
     The output records ``prim``, its inputs and ``params`` only if some input requires
     grad; otherwise it is a plain constant and backward never sees it.
     """
-    from chainrule.tensor import Tensor
-
+    # This runs once per op: it is kept to the fewest Python steps (no imports, no list
+    # building for the common one- and two-input ops).
     if len(inputs) == 1:
         ans = prim.forward(inputs[0].data, **params)
     elif len(inputs) == 2:
@@ -106,7 +106,7 @@ def apply(prim, *inputs, **params):
         ans = prim.forward(*[t.data for t in inputs], **params)
     if not ans.ndim:  # NumPy returns scalars from 0-d math; keep arrays throughout
         ans = xp.asarray(ans)
-    out = Tensor(ans)
+    out = _Tensor(ans)
     if state.enabled:
         for t in inputs:
             if t.requires_grad:
@@ -119,6 +119,16 @@ def apply(prim, *inputs, **params):
     if state.anomaly is not None:
         state.anomaly.check_forward(prim, inputs, out)
     return out
+
+
+def _bind_tensor(cls):
+    """Called by :mod:`chainrule.tensor` once ``Tensor`` exists (it imports this module
+    indirectly, so the class cannot be imported here at load time)."""
+    global _Tensor
+    _Tensor = cls
+
+
+_Tensor = None
 
 
 # The two namespaces handed to VJPs. RAW gains each primitive's forward as it is

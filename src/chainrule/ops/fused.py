@@ -8,7 +8,7 @@ log-likelihood, ``∂L/∂a = p - y`` (probabilities minus the one-hot label).
 
 from __future__ import annotations
 
-from chainrule.autograd.primitive import apply, defprimitive
+from chainrule.autograd.primitive import DIFF, RAW, apply, defprimitive
 from chainrule.backend import xp
 from chainrule.errors import ShapeError
 from chainrule.ops.operands import lift
@@ -57,21 +57,40 @@ def _one_hot(labels, n_classes, dtype):
 
 
 def _cross_entropy(x, labels, reduction="mean"):
+    # L_i = log Σ_c e^(z_ic) - z_i,y_i with z = a - max_c a (the max cancels). A row whose
+    # max is ±inf or nan gives nan either way, so no finiteness guard is needed here.
     n = x.shape[0]
-    losses = _logsumexp(x, axis=(1,)) - x[xp.arange(n), labels]
+    z = x - x.max(axis=1, keepdims=True)
+    losses = xp.log(xp.exp(z).sum(axis=1)) - z[xp.arange(n), labels]
     if reduction == "none":
         return losses
     total = losses.sum()
     return total / n if reduction == "mean" else total
 
 
+def _minus_one_hot_raw(p, labels):
+    """``p - onehot(labels)`` on a fresh array ``p``: 1 is subtracted in place at each
+    row's label, so no (N, C) one-hot array is built."""
+    p[xp.arange(p.shape[0]), labels] -= 1
+    return p
+
+
+def _minus_one_hot_diff(p, labels):
+    return p - _one_hot(labels, p.shape[1], p.dtype)
+
+
+RAW.minus_one_hot = _minus_one_hot_raw
+DIFF.minus_one_hot = _minus_one_hot_diff
+
+
 def _cross_entropy_vjp(F, g, ans, x, labels, reduction="mean"):
     # ∂L/∂a = softmax(a) - onehot(y), scaled by the upstream gradient of each row
-    n, c = x.shape
-    delta = F.softmax(x, axis=1) - _one_hot(labels, c, F.data(x).dtype)
+    n = x.shape[0]
+    delta = F.minus_one_hot(F.softmax(x, axis=1), labels)
     if reduction == "none":
         return delta * g.reshape((n, 1))
-    return delta * (g / n if reduction == "mean" else g)
+    delta *= g / n if reduction == "mean" else g  # in place on the fresh raw array
+    return delta
 
 
 CROSS_ENTROPY = defprimitive("cross_entropy", _cross_entropy, _cross_entropy_vjp)

@@ -55,16 +55,23 @@ def _linear(x, w, b):
 
 def _rows(a):
     """Collapse all leading axes: (..., n) -> (N, n)."""
-    return a.reshape((-1, a.shape[-1]))
+    return a if a.ndim == 2 else a.reshape((-1, a.shape[-1]))
 
 
-LINEAR = defprimitive(
-    "linear",
-    _linear,
-    lambda F, g, ans, x, w, b: g @ w,
-    lambda F, g, ans, x, w, b: _rows(g).T @ _rows(x),
-    lambda F, g, ans, x, w, b: _rows(g).sum(axis=0),
-)
+def _linear_vjp_x(F, g, ans, x, w, b):
+    return g @ w  # (N, out) @ (out, in): both C-contiguous, no copy
+
+
+def _linear_vjp_w(F, g, ans, x, w, b):
+    # gᵀ x: BLAS reads gᵀ through a transpose flag, so no transposed copy is made
+    return _rows(g).T @ _rows(x)
+
+
+def _linear_vjp_b(F, g, ans, x, w, b):
+    return _rows(g).sum(axis=0)
+
+
+LINEAR = defprimitive("linear", _linear, _linear_vjp_x, _linear_vjp_w, _linear_vjp_b)
 
 
 def linear(x, weight, bias=None):
@@ -76,16 +83,18 @@ def linear(x, weight, bias=None):
     so float64 NumPy data feeds a float32 model without an upcast.
     """
     x, w = lift(x), lift(weight)
-    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
+    xd, wd = x.data, w.data
+    if wd.ndim != 2 or xd.ndim == 0 or xd.shape[-1] != wd.shape[1]:
         raise ShapeError(f"linear: input {x.shape} does not match weight {w.shape}")
-    if x.dtype != w.dtype and not x.requires_grad:
-        x = Tensor(x.data.astype(w.dtype))
+    if xd.dtype != wd.dtype and not x.requires_grad:
+        x = Tensor(xd.astype(wd.dtype))
     if bias is None:
         return matmul(x, w.T)
     b = lift(bias)
-    if b.shape != (w.shape[0],):
+    bd = b.data
+    if bd.shape != (wd.shape[0],):
         raise ShapeError(f"linear: bias {b.shape} does not match weight {w.shape}")
-    if not (x.dtype == w.dtype == b.dtype):
+    if not (x.data.dtype == wd.dtype == bd.dtype):
         dtype = result_dtype(x.dtype, w.dtype, b.dtype)
         x, w, b = conform(x, dtype), conform(w, dtype), conform(b, dtype)
     return apply(LINEAR, x, w, b)

@@ -24,8 +24,44 @@ def lift(x, like=None) -> Tensor:
     if like is not None and (type(x) is float or type(x) is int or isinstance(x, numbers.Number)):
         dtype = like.data.dtype
         if dtype.kind in "fc":
-            return Tensor(xp.asarray(x, dtype=dtype))
+            return constant(x, dtype)
     return Tensor(_as_array(x, None))
+
+
+class _Constant(Tensor):
+    """A cached, read-only 0-d Tensor for a Python number used in an op (``y * 0.9``)."""
+
+    __slots__ = ()
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad:
+            raise RuntimeError(
+                "requires_grad_: this is a shared constant made from a Python number; "
+                "make a parameter with cr.tensor(value, requires_grad=True) instead"
+            )
+        return self
+
+
+_CONSTANTS: dict = {}
+_MAX_CONSTANTS = 1024
+
+
+def constant(value, dtype):
+    """The number ``value`` as a 0-d Tensor of ``dtype``, shared between ops.
+
+    Scalars such as the 0.9 of ``y * 0.9`` recur in every step; caching them saves an
+    array and a Tensor per op. The array is read-only, so sharing is safe. Zero (whose
+    sign 0.0 == -0.0 would mix up) and nan (never equal to itself) are not cached.
+    """
+    key = (value, dtype)
+    t = _CONSTANTS.get(key)
+    if t is None:
+        arr = xp.asarray(value, dtype=dtype)
+        if value == 0 or value != value or len(_CONSTANTS) >= _MAX_CONSTANTS:
+            return Tensor(arr)
+        arr.flags.writeable = False
+        t = _CONSTANTS[key] = _Constant(arr)
+    return t
 
 
 def result_dtype(*dtypes):

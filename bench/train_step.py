@@ -1,0 +1,354 @@
+"""MLP training speed: chainrule against hand-written NumPy, PyTorch eager and JAX jit.
+
+One command measures, on the same data and from the same initial weights:
+
+* one training step (forward, backward, SGD with momentum 0.9, float32) at three sizes
+  — small 64-64-10 / batch 32, medium 784-512-256-10 / batch 128, large
+  784-2048-2048-10 / batch 512 — as the median ms per step, samples per second, and each
+  peer's time relative to chainrule's;
+* per-op overhead (``bench/overhead.py``'s chain of 1,000 small ops);
+* peak memory of training at each size (tracemalloc for the NumPy-based libraries, the
+  RSS high-water mark for all);
+* one epoch of real MNIST with the 784-500-300-10 MLP at batch 128.
+
+Run it with the OpenBLAS overrides of these machines unset (they slow NumPy's matmuls
+about 3x)::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/train_step.py
+
+Each library runs in its own worker process, so thread pools (OpenBLAS, PyTorch's
+OpenMP, XLA's) never compete and peak memory is clean. The parent drives the workers in
+turn, one timed sample each (A B C D A B C D ...), so noise from a shared machine falls
+evenly on every peer; the noise figure is the interquartile range over the median.
+Torch gets as many threads as NumPy's BLAS has; XLA uses one per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import common  # noqa: E402 - bench/ is not a package
+
+MNIST_LAYERS = (784, 500, 300, 10)
+MNIST_BATCH = 128
+
+
+# ---------------------------------------------------------------- workers
+def _reply(obj):
+    _OUT.write(json.dumps(obj) + "\n")
+    _OUT.flush()
+
+
+def worker_step(peer, size):
+    """Serve ``run N`` requests: time N steps, reply with seconds per step."""
+    layers, n = common.SIZES[size]
+    x, y = common.batch(layers, n)
+    step = common.make_step(peer, layers, x, y)
+    for _ in range(5):
+        step()
+    _reply({"ready": True})
+    for line in sys.stdin:
+        cmd = line.split()
+        if cmd[0] != "run":
+            break
+        inner = int(cmd[1])
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            step()
+        _reply({"t": (time.perf_counter() - t0) / inner})
+
+
+def _rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _max_rss_bytes():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def worker_memory(peer, size, steps=5):
+    """Peak memory of building the model and optimizer and training ``steps`` steps.
+
+    tracemalloc (NumPy reports its buffers to it) gives the exact peak of the NumPy-based
+    peers; the RSS high-water mark above the RSS before the model existed is reported for
+    every peer (it includes allocator caches and libraries' workspaces).
+    """
+    layers, n = common.SIZES[size]
+    x, y = common.batch(layers, n)
+    weights = common.init_weights(layers)
+    if peer == "torch":
+        import torch  # noqa: F401 - import before the baseline
+    elif peer == "jax":
+        import jax
+
+        jax.numpy.zeros(1).block_until_ready()
+    else:
+        import chainrule  # noqa: F401
+    traced = peer in ("chainrule", "numpy")
+    if traced:
+        import tracemalloc
+
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+    rss0 = _rss_bytes()
+    step = common.make_step(peer, layers, x, y, weights)
+    for _ in range(steps):
+        step()
+    out = {"rss_peak": max(0, _max_rss_bytes() - rss0)}
+    if traced:
+        out["traced_peak"] = tracemalloc.get_traced_memory()[1] - base
+    _reply(out)
+
+
+def worker_overhead(repeat=20):
+    """µs per op of bench/overhead.py's 1,000-op chain (forward + backward)."""
+    import overhead
+
+    x0 = np.random.default_rng(0).standard_normal(16).astype(np.float32)
+    out = {"chainrule": overhead.timeit(lambda: overhead.chain_chainrule(x0), repeat)}
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        out["torch"] = overhead.timeit(lambda: overhead.chain_torch(x0, torch), repeat)
+    except ImportError:
+        pass
+    out["numpy fwd only"] = overhead.timeit(lambda: overhead.chain_numpy(x0), repeat)
+    _reply({k: v / overhead.N_OPS for k, v in out.items()})
+
+
+def worker_epoch(peer, data_dir, seed=0):
+    """Time one epoch of MNIST (784-500-300-10, batch 128, shuffled) after a short warm-up.
+
+    Every peer sees the same permutation and trains from the same weights; batches are
+    gathered from the in-memory arrays by each library's own indexing. Replies with the
+    epoch's seconds and the test accuracy reached, as a check that all learned alike.
+    """
+    from chainrule.data import load_mnist
+
+    data = load_mnist(data_dir, download=False)
+    xtr = np.ascontiguousarray(data.X_train, dtype=np.float32)
+    ytr = data.y_train.astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(ytr))
+    make = common.EPOCH_MAKERS[peer]
+    # warm up on a throwaway model: 20 full batches and one of the epoch's last size (so
+    # JAX has compiled both shapes before the clock starts)
+    warm = order[: 20 * MNIST_BATCH + len(order) % MNIST_BATCH]
+    make(MNIST_LAYERS, common.init_weights(MNIST_LAYERS, seed + 1))(xtr, ytr, warm, MNIST_BATCH)
+    train = make(MNIST_LAYERS, common.init_weights(MNIST_LAYERS, seed + 1))
+    t0 = time.perf_counter()
+    train(xtr, ytr, order, MNIST_BATCH)
+    seconds = time.perf_counter() - t0
+    acc = float((train.predict(np.asarray(data.X_test, np.float32)) == data.y_test).mean())
+    _reply({"seconds": seconds, "accuracy": acc})
+
+
+# ---------------------------------------------------------------- the parent
+class Worker:
+    """A peer's worker process, talking JSON lines over pipes."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", *map(str, args)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def ask(self, line=None):
+        if line is not None:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        reply = self.proc.stdout.readline()
+        if not reply:
+            raise RuntimeError(f"worker {self.proc.args[3:]} died (exit {self.proc.wait()})")
+        return json.loads(reply)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+        self.proc.wait()
+
+
+def measure_steps(size, peers, rounds):
+    layers, n = common.SIZES[size]
+    inner = common.inner_steps(layers, n)
+    workers = {p: Worker("step", p, size) for p in peers}
+    try:
+        for w in workers.values():
+            w.ask()  # ready
+        samples = {p: [] for p in peers}
+        for _ in range(rounds):
+            for p, w in workers.items():
+                samples[p].append(w.ask(f"run {inner}")["t"])
+                time.sleep(0.005)  # let the previous peer's spinning threads go idle
+    finally:
+        for w in workers.values():
+            w.close()
+    return samples
+
+
+def one_shot(*args):
+    w = Worker(*args)
+    try:
+        return w.ask()
+    finally:
+        w.close()
+
+
+def environment(peers):
+    info = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "blas": common.blas_info(),
+        "cpus": len(os.sched_getaffinity(0)),
+        "cpu": platform.processor() or platform.machine(),
+    }
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if name in os.environ:
+            info[name] = os.environ[name] + "  (set: NumPy's matmuls run ~3x slower)"
+    if "torch" in peers:
+        import torch
+
+        info["torch"] = f"{torch.__version__}, threads={common.blas_threads()}"
+    if "jax" in peers:
+        import jax
+
+        info["jax"] = f"{jax.__version__}, XLA CPU, {jax.device_count()} device(s)"
+    return info
+
+
+def fmt_table(rows, header):
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), sep, *map(line, rows)])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="small,medium,large")
+    parser.add_argument("--peers", default=",".join(common.PEERS))
+    parser.add_argument("--rounds", type=int, default=15, help="timed samples per peer")
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--no-overhead", action="store_true")
+    parser.add_argument("--no-epoch", action="store_true")
+    parser.add_argument("--epoch-rounds", type=int, default=2, help="epochs timed per peer")
+    parser.add_argument("--data-dir", default=str(HERE.parent.parent / "shared" / "data" / "mnist"))
+    parser.add_argument("--json", help="also write all results to this file")
+    args = parser.parse_args(argv)
+    peers = [p for p in args.peers.split(",") if p]
+    missing = [p for p in peers if not common.available(p)]
+    for p in missing:
+        print(f"({common.LABELS[p]}: not installed, skipped)")
+    peers = [p for p in peers if p not in missing]
+    env = environment(peers)
+    results = {"environment": env, "steps": {}, "memory": {}}
+    print("\n".join(f"{k}: {v}" for k, v in env.items()))
+
+    for size in args.sizes.split(","):
+        layers, n = common.SIZES[size]
+        samples = measure_steps(size, peers, args.rounds)
+        results["steps"][size] = samples
+        base = statistics.median(samples["chainrule"]) if "chainrule" in samples else None
+        rows = []
+        for p in peers:
+            med, iqr = common.spread(samples[p])
+            ratio = f"{med / base:.2f}" if base else "-"
+            row = [common.LABELS[p], f"{med * 1e3:.3f}", f"±{iqr * 100:.0f}%", f"{n / med:,.0f}"]
+            rows.append([*row, ratio])
+        shape = "-".join(map(str, layers))
+        print(f"\n{size}: {shape}, batch {n}, one step (median of {args.rounds})")
+        print(fmt_table(rows, ["library", "ms/step", "IQR", "samples/s", "time / chainrule"]))
+
+    if not args.no_memory:
+        rows = []
+        for size in args.sizes.split(","):
+            results["memory"][size] = {}
+            for p in peers:
+                m = one_shot("memory", p, size)
+                results["memory"][size][p] = m
+                traced = f"{m['traced_peak'] / 2**20:.1f}" if "traced_peak" in m else "-"
+                rows.append([size, common.LABELS[p], traced, f"{m['rss_peak'] / 2**20:.1f}"])
+        print("\npeak memory of building the model + 5 training steps (MiB)")
+        print(fmt_table(rows, ["size", "library", "tracemalloc", "RSS high-water"]))
+
+    if not args.no_overhead:
+        ov = one_shot("overhead")
+        results["overhead"] = ov
+        print("\nper-op overhead: chain of 1,000 ops on 16 floats, forward + backward")
+        rows = [[k, f"{v * 1e6:.2f}", f"{v / ov['chainrule']:.2f}"] for k, v in ov.items()]
+        print(fmt_table(rows, ["library", "µs/op", "time / chainrule"]))
+
+    if not args.no_epoch:
+        if not Path(args.data_dir).is_dir():
+            print(f"\n(MNIST not found in {args.data_dir}: epoch skipped; pass --data-dir)")
+        else:
+            epoch_peers = [p for p in peers if p in common.EPOCH_MAKERS]
+            runs = {p: [] for p in epoch_peers}
+            for _ in range(args.epoch_rounds):
+                for p in epoch_peers:
+                    runs[p].append(one_shot("epoch", p, args.data_dir))
+            results["epoch"] = runs
+            base = statistics.median(r["seconds"] for r in runs["chainrule"])
+            rows = []
+            for p, rs in runs.items():
+                secs = [r["seconds"] for r in rs]
+                med = statistics.median(secs)
+                rows.append(
+                    [
+                        common.LABELS[p],
+                        f"{med:.2f}",
+                        f"{min(secs):.2f}-{max(secs):.2f}",
+                        f"{60000 / med:,.0f}",
+                        f"{med / base:.2f}",
+                        f"{rs[-1]['accuracy']:.4f}",
+                    ]
+                )
+            print(
+                f"\nMNIST, one epoch: 784-500-300-10, batch {MNIST_BATCH}, SGD momentum 0.9 "
+                f"(median of {args.epoch_rounds})"
+            )
+            print(
+                fmt_table(
+                    rows,
+                    ["library", "s/epoch", "range", "samples/s", "time / chainrule", "test acc"],
+                )
+            )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--worker":
+        # replies go to the real stdout; anything a library prints goes to stderr
+        _OUT = sys.stdout
+        sys.stdout = sys.stderr
+        kind, rest = sys.argv[2], sys.argv[3:]
+        if kind == "step":
+            worker_step(*rest)
+        elif kind == "memory":
+            worker_memory(*rest)
+        elif kind == "overhead":
+            worker_overhead()
+        elif kind == "epoch":
+            worker_epoch(*rest)
+    else:
+        main()
