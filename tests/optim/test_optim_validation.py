@@ -87,13 +87,16 @@ def test_bad_params_argument():
         optim.SGD([x * 2], lr=0.1)
 
 
-def test_gradient_of_the_wrong_shape_is_reported():
-    a, _ = params()
-    a.grad = cr.tensor(np.ones(4))
-    with pytest.raises(
-        ValueError, match=r"gradient shape \(4,\) does not match parameter shape \(3,\)"
-    ):
-        optim.SGD([a], lr=0.1).step()
+def test_gradient_of_the_wrong_shape_is_reported_before_any_update():
+    a, b = params()
+    a.grad = cr.tensor(np.ones(3))
+    b.grad = cr.tensor(np.ones(4))
+    opt = optim.Adam([a, b], lr=0.1)
+    message = r"gradient shape \(4,\) does not match parameter shape \(2,\)"
+    with pytest.raises(ValueError, match=message):
+        opt.step()
+    assert opt.state == {}  # the whole step was refused, including a's update
+    np.testing.assert_array_equal(a.data, np.zeros(3))
 
 
 def test_add_param_group_fills_defaults_and_accepts_a_single_tensor():

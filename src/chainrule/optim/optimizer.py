@@ -222,18 +222,22 @@ class Optimizer:
         gradients and call ``backward()``), as in torch.
         """
         loss = closure() if closure is not None else None
+        todo = [(p, g) for g in self.param_groups for p in g["params"] if p.grad is not None]
+        for p, _ in todo:  # check everything before touching any state
+            if p.grad.data.shape != p.data.shape:
+                raise ValueError(
+                    f"{type(self).__name__}: gradient shape {p.grad.data.shape} does not "
+                    f"match parameter shape {p.data.shape}"
+                )
         work = []
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state.get(p)
-                if state is None:
-                    state = self._init_state(p, group)
-                kernel, arrays, scalars = self._plan(p, state, group)
-                if state:  # plain SGD keeps no state, and then has no entry (as in torch)
-                    self.state[p] = state
-                work.append((kernel, p.data, p.grad.data, arrays, scalars))
+        for p, group in todo:
+            state = self.state.get(p)
+            if state is None:
+                state = self._init_state(p, group)
+            kernel, arrays, scalars = self._plan(p, state, group)
+            if state:  # plain SGD keeps no state, and then has no entry (as in torch)
+                self.state[p] = state
+            work.append((kernel, p.data, p.grad.data, arrays, scalars))
         self._run(work)
         return loss
 
@@ -252,12 +256,8 @@ class Optimizer:
         chunks = []  # (kernel, xp, flat array views, scalars)
         for kernel, param, grad, arrays, scalars in work:
             xp = backend.namespace_of(param)
-            if grad.shape != param.shape:
-                raise ValueError(
-                    f"{type(self).__name__}: gradient shape {grad.shape} does not match "
-                    f"parameter shape {param.shape}"
-                )
-            if xp.__name__ != "numpy" or not param.flags.c_contiguous:
+            contiguous = all(a is None or a.flags.c_contiguous for a in (param, *arrays))
+            if xp.__name__ != "numpy" or not contiguous:  # flattening would copy: go whole
                 s, t = xp.empty_like(param), xp.empty_like(param)
                 kernel(xp, param, grad, *arrays, s, t, **scalars)
                 continue
