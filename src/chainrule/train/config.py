@@ -302,10 +302,11 @@ class TrainConfig:
             if value is None and f.metadata["nullable"]:
                 continue
             convert(f, value, f"{name!r}")  # types and choices
-        positive = ("batch_size", "epochs", "step_size", "plateau_patience")
-        for name in positive:
+        for name in ("batch_size", "epochs", "step_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.plateau_patience < 0:
+            raise ValueError(f"plateau_patience must be >= 0, got {self.plateau_patience}")
         for name in ("weight_decay", "l2", "l1", "momentum", "warmup", "min_lr", "min_delta"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -362,6 +362,14 @@ def run_training(
         ArrayDataset(*data.train), batch_size=config.batch_size, shuffle=True, rng=config.seed
     )
     scheduler, interval = build_scheduler(config, optimizer, len(loader))
+    if state is not None:  # refuse a checkpoint of another model before anything is written
+        from chainrule.train.state import check_training_state
+
+        try:
+            check_training_state(state, model, optimizer)
+        except ValueError as e:
+            where = resume if isinstance(resume, (str, os.PathLike)) else "checkpoint"
+            raise ValueError(f"cannot resume from {where}: {e}") from None
 
     run_dir = config.out
     if run_dir is not None:

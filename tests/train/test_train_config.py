@@ -1,0 +1,108 @@
+"""TrainConfig: one schema for the command line, TOML files and sweeps."""
+
+import dataclasses
+
+import pytest
+
+from chainrule.train.config import TrainConfig, read_toml, to_toml
+
+
+def test_defaults_and_dashed_or_underscored_keys():
+    cfg = TrainConfig.from_dict({"batch-size": 64, "weight_decay": 1e-4, "layers": "500,300"})
+    assert cfg.batch_size == 64 and cfg.weight_decay == 1e-4 and cfg.layers == [500, 300]
+    assert TrainConfig().data == "digits" and TrainConfig().layers == [256, 128]
+    assert TrainConfig().resolved_lr() == 0.05
+    assert TrainConfig.from_dict({"optimizer": "adam"}).resolved_lr() == 1e-3
+
+
+def test_unknown_key_lists_every_valid_key_in_one_line():
+    with pytest.raises(ValueError) as info:
+        TrainConfig.from_dict({"lrr": 0.1})
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("unknown config key 'lrr'; valid keys: ")
+    for name in TrainConfig.fields():
+        assert name in message
+
+
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        ({"epochs": "ten"}, "'epochs' must be an integer, got 'ten'"),
+        ({"epochs": 2.5}, "must be an integer"),
+        ({"lr": True}, "must be a finite number"),
+        ({"lr": float("nan")}, "must be a finite number"),
+        ({"optimizer": "sgdd"}, "invalid choice 'sgdd'; choose from: sgd, adam, adamw"),
+        ({"layers": "a,b"}, "comma-separated list of integers"),
+        ({"lr": -1}, "lr must be > 0"),
+        ({"val_split": 1.0}, "val_split must be in"),
+        ({"dropout": 1.0}, "dropout must be in"),
+        ({"decay_style": "lecture", "optimizer": "adam"}, "only defined for --optimizer sgd"),
+        ({"nesterov": True, "momentum": 0}, "nesterov needs"),
+        ({"schedule": "multistep"}, "needs milestones"),
+        ({"early_stopping": 3, "val_split": 0}, "set val_split > 0"),
+        ({"init": "normal:abc"}, "bad scale"),
+    ],
+)
+def test_bad_values_raise_one_line(values, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig.from_dict(values)
+
+
+def test_choices_are_normalized():
+    cfg = TrainConfig.from_dict(
+        {
+            "optimizer": "Adam",
+            "loss": "cross_entropy",
+            "activation": "leaky-relu",
+            "init": "normal:0.05",
+        }
+    )
+    assert (cfg.optimizer, cfg.loss, cfg.activation, cfg.init) == (
+        "adam",
+        "cross-entropy",
+        "leaky_relu",
+        "normal:0.05",
+    )
+
+
+def test_every_field_declares_help_group_and_kind():
+    from chainrule.train.config import GROUPS
+
+    for name, f in TrainConfig.fields().items():
+        assert f.metadata["help"] and f.metadata["group"] in GROUPS, name
+        assert f.metadata["kind"] in ("bool", "int", "float", "str", "int_list", "float_list")
+        if f.metadata["nullable"]:
+            assert f.default is None, name  # unset ⇔ omitted from TOML
+
+
+def test_toml_round_trip_of_every_field(tmp_path):
+    cfg = TrainConfig.from_dict(
+        {
+            "data": 'my "odd" file.csv',
+            "data_dir": "/x/y",
+            "layers": [500, 300],
+            "lr": 0.1,
+            "milestones": [5, 10],
+            "schedule": "multistep",
+            "clip_grad_norm": 2.0,
+            "early_stopping": 4,
+            "standardize": False,
+            "checkpoint_every": 100,
+            "seed": 7,
+        }
+    )
+    path = tmp_path / "config.toml"
+    path.write_text(to_toml(cfg))
+    back = TrainConfig.from_dict(read_toml(path))
+    assert dataclasses.asdict(back) == dataclasses.asdict(cfg)
+    text = to_toml(TrainConfig())
+    assert "# clip_grad_norm =   # unset" in text and "layers = [256, 128]" in text
+
+
+def test_toml_sections_are_flattened_and_bad_toml_is_one_error(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[model]\nlayers = [8]\n[optimization]\nlr = 0.2\n")
+    assert TrainConfig.from_dict(read_toml(path)).layers == [8]
+    path.write_text("layers = [8\n")
+    with pytest.raises(ValueError, match="invalid TOML"):
+        read_toml(path)

@@ -1,0 +1,143 @@
+"""Resuming from a checkpoint reproduces the uninterrupted run bit for bit."""
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.data import load_dataset
+from chainrule.train import Callback, TrainConfig, run_training
+
+
+class Interrupt(Exception):
+    pass
+
+
+class CrashAt(Callback):
+    """Simulate a crash right after optimizer step ``step`` (0-based), or, for
+    ``("epoch_end", e)``, at the end of epoch e before its checkpoint is written."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_batch_end(self, trainer, step, logs):
+        if step == self.step:
+            raise Interrupt
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.step == ("epoch_end", epoch):
+            raise Interrupt
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+BASE = dict(layers=[24], epochs=3, batch_size=64, quiet=True, plots=False)
+
+
+def _run(tmp_path, name, digits, crash=None, resume=None, **options):
+    config = TrainConfig.from_dict({**BASE, **options, "out": str(tmp_path / name)})
+    callbacks = [CrashAt(crash)] if crash is not None else []
+    return run_training(config, callbacks=callbacks, splits=digits, resume=resume)
+
+
+def _same_run(a, b, dir_a, dir_b):
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "step"):
+        assert [e[key] for e in a["history"]] == [e[key] for e in b["history"]], key
+    assert a["test_loss"] == b["test_loss"] and a["test_accuracy"] == b["test_accuracy"]
+    wa = cr.load(dir_a / "last.ckpt.npz")
+    wb = cr.load(dir_b / "last.ckpt.npz")
+    for name in wa["model"]:
+        np.testing.assert_array_equal(wa["model"][name], wb["model"][name], err_msg=name)
+    for index, entry in wa["optimizer"]["state"].items():
+        for k, v in entry.items():
+            np.testing.assert_array_equal(v, wb["optimizer"]["state"][index][k])
+
+
+# 1294 training rows / 64 = 21 steps per epoch (0-20, 21-41, 42-62)
+@pytest.mark.parametrize(
+    "options, crash, every, saved_at",
+    [
+        (dict(dropout=0.2), 30, 4, 28),  # mid-epoch; dropout draws from the global generator
+        # saved after the last step of epoch 2, before that epoch's summary
+        (dict(optimizer="adam", schedule="onecycle"), ("epoch_end", 1), 6, 42),
+        (dict(schedule="plateau", plateau_patience=0, early_stopping=2), 25, 5, 25),
+        (dict(schedule="cosine", warmup=1.0, l2=1e-3, clip_grad_norm=1.0), 50, 7, 49),
+    ],
+)
+def test_resume_after_a_crash_matches_the_uninterrupted_run(
+    tmp_path, digits, options, crash, every, saved_at
+):
+    full = _run(tmp_path, "full", digits, checkpoint_every=every, **options)
+    with pytest.raises(Interrupt):
+        _run(tmp_path, "cut", digits, crash=crash, checkpoint_every=every, **options)
+    state = cr.load(tmp_path / "cut" / "last.ckpt.npz")
+    assert state["global_step"] == saved_at  # the last save before the crash
+    resumed = _run(
+        tmp_path,
+        "cut",
+        digits,
+        checkpoint_every=every,
+        resume=str(tmp_path / "cut" / "last.ckpt.npz"),
+        **options,
+    )
+    _same_run(full, resumed, tmp_path / "full", tmp_path / "cut")
+    lines = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == len(full["history"])  # the log was rewritten, not duplicated
+
+
+def test_resume_from_an_epoch_end_checkpoint(tmp_path, digits):
+    full = _run(tmp_path, "full", digits, dropout=0.1)
+    with pytest.raises(Interrupt):
+        _run(tmp_path, "cut", digits, dropout=0.1, crash=22)  # saved at epoch 1's end only
+    assert cr.load(tmp_path / "cut" / "last.ckpt.npz")["global_step"] == 21
+    resumed = _run(
+        tmp_path, "cut", digits, dropout=0.1, resume=str(tmp_path / "cut" / "last.ckpt.npz")
+    )
+    _same_run(full, resumed, tmp_path / "full", tmp_path / "cut")
+
+
+def test_resume_into_a_different_architecture_names_the_mismatch(tmp_path, digits):
+    _run(tmp_path, "a", digits, epochs=1)
+    ckpt = str(tmp_path / "a" / "last.ckpt.npz")
+    with pytest.raises(
+        ValueError,
+        match=r"last\.ckpt\.npz: .*different architecture\): layers\.0\.weight has "
+        r"shape \(24, 64\) in the checkpoint but \(32, 64\) in the model",
+    ):
+        _run(tmp_path, "b", digits, layers=[32], resume=ckpt)
+    with pytest.raises(ValueError, match="missing from the checkpoint"):
+        _run(tmp_path, "c", digits, layers=[24, 8], resume=ckpt)
+
+
+def test_resume_with_another_optimizer_or_batch_size_is_refused(tmp_path, digits):
+    _run(tmp_path, "a", digits, epochs=1)
+    ckpt = str(tmp_path / "a" / "last.ckpt.npz")
+    with pytest.raises(ValueError, match="batch_size=64"):
+        _run(tmp_path, "b", digits, batch_size=32, resume=ckpt)
+
+
+def test_a_corrupted_checkpoint_leaves_the_model_untouched(tmp_path, digits):
+    from chainrule.checkpoint import CheckpointError
+    from chainrule.train.state import Trainer
+
+    _run(tmp_path, "a", digits, epochs=1)
+    path = tmp_path / "a" / "last.ckpt.npz"
+    state = cr.load(path)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) - 50])
+    with pytest.raises(CheckpointError):
+        _run(tmp_path, "b", digits, resume=str(path))
+    # a state that fails validation half way (optimizer layout) changes nothing either
+    cr.manual_seed(0)
+    model = cr.nn.MLP([64, 24, 10])
+    before = model.state_dict()
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    bad = dict(state)
+    bad["optimizer"] = {"state": {}, "param_groups": [{"params": [0, 1]}]}
+    trainer = Trainer(model, opt, None, None)
+    with pytest.raises(ValueError, match="optimizer mismatch"):
+        trainer.load_state_dict(bad)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
