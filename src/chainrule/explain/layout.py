@@ -1,0 +1,253 @@
+"""Where each node and wire goes in the page's picture.
+
+Two sources of positions, one drawing: :func:`graphviz_layout` asks Graphviz's ``dot``
+(``-Tjson``) for node centres and wire splines when it is installed; otherwise
+:func:`builtin_layout` places nodes in layers, inputs on the left and the output on the
+right (a node's layer is one more than its deepest input; a leaf sits just left of its
+first consumer), and orders each layer by the barycenter of its neighbours to untangle
+wires. Either way the page draws the same SVG elements with the same ids and data
+attributes, so it behaves identically with and without Graphviz.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+from dataclasses import dataclass, field
+
+from chainrule.explain import fmt
+
+
+@dataclass
+class Box:
+    x: float  # centre
+    y: float
+    w: float
+    h: float
+
+
+@dataclass
+class Wire:
+    path: str  # SVG path data, ending at the arrow tip
+    lx: float  # label centre
+    ly: float
+
+
+@dataclass
+class Layout:
+    width: float
+    height: float
+    boxes: dict = field(default_factory=dict)  # node id -> Box
+    wires: dict = field(default_factory=dict)  # edge id (or "out") -> Wire
+    source: str = "builtin"
+
+
+CHAR_W = 7.2  # average width of a 12px sans-serif character
+OP_R = 22
+ROW = 92
+PAD = 24
+
+
+def _node_size(n, nodes):
+    from chainrule.explain.dot import node_symbol
+
+    if n.kind == "op":
+        d = max(2 * OP_R, CHAR_W * len(node_symbol(n, nodes)) + 18)
+        return d, (d if d <= 2 * OP_R + 8 else 2 * OP_R)  # long labels: an ellipse
+    w = max(46, CHAR_W * 1.15 * len(n.label) + 22)
+    grad = "" if n.grad is None else fmt.short(n.grad, 3)
+    w = max(w, CHAR_W * len(grad) + 18)
+    return w, 46 if n.kind == "input" else 32
+
+
+def builtin_layout(expl):
+    """Layered left-to-right layout computed here (no Graphviz needed).
+
+    A wire that skips layers gets a dummy point in every layer it crosses (Sugiyama's
+    method), so it bends around the nodes in between instead of running through them.
+    """
+    from chainrule.explain.dot import wire_grad, wire_value
+
+    nodes = [n for n in expl.nodes if not n.folded]
+    by_id = {n.id: n for n in expl.nodes}
+    visible = {n.id for n in nodes}
+    edges = [e for e in expl.edges if e.src in visible]
+
+    layer = {}
+    for n in nodes:  # nodes are in topological order
+        ins = [i for i in n.inputs if i in visible]
+        layer[n.id] = 1 + max((layer[i] for i in ins), default=-1)
+    for n in reversed(nodes):  # pull each leaf right, next to its first consumer
+        if n.kind != "op" and n.consumers:
+            layer[n.id] = max(0, min(layer[expl.edges[c].dst] for c in n.consumers) - 1)
+    n_layers = max(layer.values()) + 1
+
+    # vertices: node ids, plus ("d", edge id, layer) dummies along long wires
+    preds = {n.id: [] for n in nodes}
+    succs = {n.id: [] for n in nodes}
+    chains = {}
+    for e in edges:
+        chain = [e.src] + [("d", e.id, L) for L in range(layer[e.src] + 1, layer[e.dst])]
+        chain.append(e.dst)
+        for v in chain[1:-1]:
+            preds[v], succs[v] = [], []
+            layer[v] = v[2]
+        for a, b in itertools.pairwise(chain):
+            succs[a].append(b)
+            preds[b].append(a)
+        chains[e.id] = chain
+    rows = [[] for _ in range(n_layers)]
+    for v in preds:
+        rows[layer[v]].append(v)
+    pos = {}
+
+    def renumber():
+        for row in rows:
+            for k, v in enumerate(row):
+                pos[v] = k - (len(row) - 1) / 2
+
+    renumber()
+    for _ in range(8):  # barycenter sweeps: right, then left
+        for L in range(1, n_layers):
+            rows[L].sort(key=lambda v: _mean([pos[p] for p in preds[v]], pos[v]))
+            renumber()
+        for L in range(n_layers - 2, -1, -1):
+            rows[L].sort(key=lambda v: _mean([pos[c] for c in succs[v]], pos[v]))
+            renumber()
+
+    # each gap between two layers is as wide as the labels drawn in it (on first legs)
+    longest = [6] * n_layers
+    for e in edges:
+        text = max(len(wire_value(by_id[e.src])), len(wire_grad(e.grad)))
+        longest[layer[e.src]] = max(longest[layer[e.src]], text)
+    root = next(n for n in nodes if n.is_output)
+    out_text = max(len(wire_value(root)), len(wire_grad(root.grad)), 6)
+    gaps = [max(100.0, CHAR_W * k + 40) for k in longest]
+    sizes = {n.id: _node_size(n, expl.nodes) for n in nodes}
+    widths = [
+        max((sizes[v][0] for v in row if not isinstance(v, tuple)), default=0) for row in rows
+    ]
+    tallest = max(len(r) for r in rows)
+    height = tallest * ROW + 2 * PAD + 8
+    xs, x = [], PAD
+    for w, gap in zip(widths, gaps):
+        xs.append(x + w / 2)
+        x += w + gap
+    out_len = max(CHAR_W * out_text + 40, 90)
+    width = x - gaps[-1] + out_len + PAD
+
+    def y_of(v):
+        return height / 2 + pos[v] * ROW
+
+    lay = Layout(width=width, height=height, source="builtin")
+    for n in nodes:
+        w, h = sizes[n.id]
+        lay.boxes[n.id] = Box(xs[layer[n.id]], y_of(n.id), w, h)
+    for e in edges:
+        a, b = lay.boxes[e.src], lay.boxes[e.dst]
+        points = [(a.x + a.w / 2, a.y)]
+        points += [(xs[v[2]], y_of(v)) for v in chains[e.id][1:-1]]
+        end = (b.x - b.w / 2, b.y)
+        if by_id[e.dst].kind == "op":  # end on the circle, not its bounding box
+            end = _on_circle(b, *points[-1])
+        points.append(end)
+        lay.wires[e.id] = _curve(points)
+    r = lay.boxes[root.id]
+    lay.wires["out"] = _curve([(r.x + r.w / 2, r.y), (r.x + r.w / 2 + out_len - 8, r.y)])
+    return lay
+
+
+def _curve(points):
+    """A smooth path through ``points`` (horizontal tangents), labelled on its first leg."""
+    wire = _bezier(*points[0], *points[1])
+    if len(points) == 2:
+        return wire
+    path = wire.path
+    for (x1, y1), (x2, y2) in itertools.pairwise(points):
+        path += " " + _bezier(x1, y1, x2, y2).path.split(" ", 1)[1]
+    return Wire(path, wire.lx, wire.ly)
+
+
+def _mean(values, default):
+    return sum(values) / len(values) if values else default
+
+
+def _on_circle(b, x1, y1):
+    import math
+
+    dx, dy = x1 - b.x, y1 - b.y
+    rx, ry = b.w / 2, b.h / 2  # the point where the ray from the centre leaves the ellipse
+    t = 1.0 / (math.hypot(dx / rx, dy / ry) or 1.0)
+    return b.x + dx * t, b.y + dy * t
+
+
+def _bezier(x1, y1, x2, y2):
+    dx = max(30.0, (x2 - x1) * 0.5)
+    c1x, c1y, c2x, c2y = x1 + dx, y1, x2 - dx, y2
+    t = 0.5  # the label sits at the curve's midpoint
+    mx = (1 - t) ** 3 * x1 + 3 * (1 - t) ** 2 * t * c1x + 3 * (1 - t) * t**2 * c2x + t**3 * x2
+    my = (1 - t) ** 3 * y1 + 3 * (1 - t) ** 2 * t * c1y + 3 * (1 - t) * t**2 * c2y + t**3 * y2
+    path = f"M{x1:.1f},{y1:.1f} C{c1x:.1f},{c1y:.1f} {c2x:.1f},{c2y:.1f} {x2:.1f},{y2:.1f}"
+    return Wire(path, mx, my)
+
+
+def graphviz_layout(expl):
+    """Node centres and wire splines from Graphviz's ``dot -Tjson`` (raises if missing)."""
+    from chainrule.explain.dot import run_dot, to_dot
+
+    data = json.loads(run_dot(to_dot(expl), "json").decode("utf-8"))
+    x0, y0, x1, y1 = (float(v) for v in data["bb"].split(","))
+    height = y1 - y0
+    lay = Layout(width=x1 - x0 + 2 * PAD, height=height + 2 * PAD, source="graphviz")
+
+    def pt(s):
+        x, y = (float(v) for v in s.split(",")[-2:])
+        return x - x0 + PAD, (y1 - y) + PAD
+
+    objects = data.get("objects", [])
+    gvid = {}
+    for obj in objects:
+        gvid[obj["_gvid"]] = obj["name"]
+        name = obj["name"]
+        if not name.startswith("n") or "pos" not in obj:
+            continue
+        x, y = pt(obj["pos"])
+        lay.boxes[int(name[1:])] = Box(x, y, float(obj["width"]) * 72, float(obj["height"]) * 72)
+    for e in data.get("edges", []):
+        eid = e.get("id", "")
+        key = "out" if eid == "edge-out" else int(eid.split("-")[1])
+        spline = e["pos"].split()
+        end = None
+        points = []
+        for tok in spline:
+            if tok.startswith("e,"):
+                end = pt(tok[2:])
+            elif tok.startswith("s,"):
+                continue
+            else:
+                points.append(pt(tok))
+        d = f"M{points[0][0]:.1f},{points[0][1]:.1f}"
+        for k in range(1, len(points) - 2, 3):
+            (ax, ay), (bx, by), (cx, cy) = points[k : k + 3]
+            d += f" C{ax:.1f},{ay:.1f} {bx:.1f},{by:.1f} {cx:.1f},{cy:.1f}"
+        if end is not None:
+            d += f" L{end[0]:.1f},{end[1]:.1f}"
+        lx, ly = pt(e["lp"]) if "lp" in e else points[len(points) // 2]
+        lay.wires[key] = Wire(d, lx, ly)
+    return lay
+
+
+def layout(expl, how="auto"):
+    """``how``: "auto" (Graphviz if installed, else built-in), "graphviz" or "builtin"."""
+    from chainrule.explain.dot import dot_program
+
+    if how not in ("auto", "graphviz", "builtin"):
+        raise ValueError(f"layout: expected 'auto', 'graphviz' or 'builtin', got {how!r}")
+    if how == "graphviz" or (how == "auto" and dot_program()):
+        try:
+            return graphviz_layout(expl)
+        except (OSError, ValueError, KeyError, IndexError, subprocess.SubprocessError):
+            if how == "graphviz":
+                raise
+    return builtin_layout(expl)
