@@ -24,6 +24,7 @@ from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
 from chainrule.checkpoint import load, save
 from chainrule.diagnostics import detect_anomaly
 from chainrule.errors import GraphError, ShapeError
+from chainrule.explain import explain
 from chainrule.ops import (
     abs,
     broadcast_to,
@@ -97,6 +98,7 @@ __all__ = [
     "enable_grad",
     "exp",
     "expand_dims",
+    "explain",
     "eye",
     "flatten",
     "full",
