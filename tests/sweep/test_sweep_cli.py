@@ -44,6 +44,20 @@ units = [16, 64, 256]
 """
 
 
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: fall back to signal 0
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
 def lines(path):
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
@@ -70,6 +84,12 @@ def test_sigkill_then_rerun_resumes_without_losing_or_repeating(toy_path, tmp_pa
     killed = lines(records)
     assert 3 <= len(killed) < 8, "the sweep should have been killed mid-way"
     started_before = calls.read_text().splitlines()
+    # the orphaned pool workers notice the driver is gone and exit by themselves
+    workers = {r["pid"] for r in killed}
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers), "pool workers outlived the killed sweep"
 
     done = run(["sweep", str(spec), "--out", str(out), "--workers", "2"], tmp_path)
     assert done.returncode == 0, done.stderr

@@ -24,7 +24,7 @@ import socket
 from multiprocessing.managers import BaseManager
 
 from chainrule.sweep.pruning import RungPruner
-from chainrule.sweep.trial import pin_threads, run_trial, thread_env
+from chainrule.sweep.trial import init_worker, run_trial, thread_env
 
 
 def available_cores() -> int:
@@ -75,8 +75,8 @@ class LocalExecutor:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        self.close(abort=exc_type is not None)
 
     def describe(self) -> str:
         return f"local pool: {self.workers} workers x {self.threads} BLAS thread(s)"
@@ -97,13 +97,13 @@ class LocalExecutor:
             self._pool = cf.ProcessPoolExecutor(
                 self.workers,
                 mp_context=self._ctx,
-                initializer=pin_threads,
-                initargs=(self.threads,),
+                initializer=init_worker,
+                initargs=(self.threads, os.getpid()),
             )
         return self._pool
 
     def submit(self, task: dict, pruner=None):
-        task = {**task, "threads": self.threads, "driver_pid": os.getpid()}
+        task = {**task, "threads": self.threads}
         future = self._ensure_pool().submit(run_trial, task, pruner)
         future.task = task
         return future
@@ -123,9 +123,14 @@ class LocalExecutor:
             out.append((future, record))
         return out
 
-    def close(self):
+    def close(self, abort: bool = False):
+        """Stop the pool; ``abort`` (Ctrl-C, an error in the driver) ends running trials
+        at once instead of waiting for them — their records would have nowhere to go."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            if abort:
+                for process in list(getattr(self._pool, "_processes", {}).values()):
+                    process.terminate()
+            self._pool.shutdown(wait=not abort, cancel_futures=True)
             self._pool = None
         if self._manager is not None:
             self._manager.shutdown()
@@ -234,7 +239,7 @@ class RayExecutor:
         return _RayPrunerClient(actor)
 
     def submit(self, task: dict, pruner=None):
-        task = {**task, "threads": self.threads, "driver_pid": None}
+        task = {**task, "threads": self.threads}
         ref = self._remote.remote(task, pruner)
         self._tasks = getattr(self, "_tasks", {})
         self._tasks[ref] = task

@@ -84,7 +84,8 @@ def run_sweep(
     """
     if trials is not None:
         spec = dataclasses.replace(spec, trials=trials)
-    kind = executor or spec.executor
+    # an address only means something to Ray: giving one asks for the Ray executor
+    kind = executor or ("ray" if address else spec.executor)
     store = ResultStore(out)
     store.open(spec.to_dict(), spec.fingerprint())
     records = store.records()

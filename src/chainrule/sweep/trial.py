@@ -20,6 +20,7 @@ import json
 import math
 import os
 import socket
+import threading
 import time
 import traceback
 
@@ -70,15 +71,27 @@ def resolve_objective(name: str):
         raise ValueError(f"cannot load sweep objective {name!r}: {e}") from None
 
 
-class ParentGone(RuntimeError):
-    """The sweep driver died: stop this orphaned trial instead of finishing it for no one."""
+def init_worker(threads: int | None, driver_pid: int | None = None) -> None:
+    """Pool-worker initializer: pin BLAS threads and, when ``driver_pid`` is given, exit
+    as soon as that process is gone. A driver killed with SIGKILL cannot stop its pool,
+    and an idle worker would otherwise wait on its task queue forever (it holds the
+    queue's write end itself, so it never sees end-of-file)."""
+    pin_threads(threads)
+    if driver_pid is not None:
+        threading.Thread(target=_exit_with, args=(driver_pid,), daemon=True).start()
+
+
+def _exit_with(driver_pid: int, every: float = 0.5) -> None:
+    while os.getppid() == driver_pid:
+        time.sleep(every)
+    os._exit(1)  # nobody will read this worker's results: stop at once, mid-trial too
 
 
 def run_trial(task: dict, pruner=None) -> dict:
     """Run one trial; never raises (a failure is a record with ``status = "failed"``).
 
     ``task``: id, index, params, point, config (the full train options), objective, metric,
-    prune_metric, threads, run_dir (or None), driver_pid (or None). ``pruner``: an object
+    prune_metric, threads, run_dir (or None). ``pruner``: an object
     with ``report(trial_id, epoch, value) -> stop`` or None.
     """
     started = time.time()
@@ -86,11 +99,8 @@ def run_trial(task: dict, pruner=None) -> dict:
     history: list[dict] = []
     state = {"pruned_at": None}
     watch = task.get("prune_metric") or task["metric"]
-    driver_pid = task.get("driver_pid")
 
     def report(epoch: int, logs: dict) -> bool:
-        if driver_pid is not None and os.getppid() != driver_pid:
-            raise ParentGone("the sweep process ended")
         row = {k: _scalar(v) for k, v in logs.items() if _is_number(v)}
         row["epoch"] = int(epoch)
         history.append(row)
@@ -136,8 +146,6 @@ def run_trial(task: dict, pruner=None) -> dict:
         record["metric"] = value
         record["status"] = "completed" if state["pruned_at"] is None else "pruned"
         record["pruned_at"] = state["pruned_at"]
-    except ParentGone:
-        raise SystemExit(1) from None  # nobody will read a record: just stop
     except Exception as e:  # recorded, and the sweep goes on
         record["error"] = f"{type(e).__name__}: {e}"
         record["traceback"] = traceback.format_exc(limit=-6)
