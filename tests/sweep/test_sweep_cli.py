@@ -237,3 +237,4 @@ def test_ray_unreachable_names_the_address(tmp_path):
         f"chainrule sweep: error: could not connect to a Ray cluster at {address}"
     )
     assert len(line.splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # nothing written when no trial can run

@@ -159,3 +159,28 @@ def test_custom_objectives_may_search_any_name():
 def test_missing_file_is_an_oserror(tmp_path):
     with pytest.raises(OSError, match="sweep spec not found"):
         load_spec(tmp_path / "nope.toml")
+
+
+def test_the_example_specs_are_valid():
+    root = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples"
+    digits = load_spec(root / "sweep_digits.toml")
+    assert digits.strategy == "random" and digits.n_trials == 60
+    assert digits.pruning.rungs(digits.max_epochs()) == [3, 9]
+    mnist = load_spec(root / "sweep_mnist.toml")
+    assert mnist.base["data"] == "mnist" and mnist.strategy == "tpe"
+    # the lecture's list: lr, regularization, epochs, depth and widths, init, loss, activation
+    for key in (
+        "lr",
+        "weight_decay",
+        "epochs",
+        "layers",
+        "init",
+        "loss",
+        "activation",
+        "optimizer",
+        "momentum",
+        "batch_size",
+        "schedule",
+    ):
+        assert key in mnist.search.params, key
+    assert mnist.pruning.rungs(mnist.max_epochs()) == [2, 6, 18]

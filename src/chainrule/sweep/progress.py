@@ -18,6 +18,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+def _rank_key(record: dict, metric: str, mode: str) -> tuple:
+    """Smaller is better: the metric, then (as ``SweepResult.ranked``) the validation loss."""
+    value = record["metric"] if mode == "min" else -record["metric"]
+    loss = record.get("metrics", {}).get("val_loss")
+    return (value, loss if loss is not None and metric != "val_loss" else 0.0, record["index"])
+
+
 class Progress:
     """Counts trials and prints them. On a TTY the line is redrawn at most ``fps`` times a
     second; otherwise each finished trial prints one line (and a heartbeat every
@@ -38,7 +45,7 @@ class Progress:
         self.total, self.metric, self.mode = total, metric, mode
         self.heartbeat, self.quiet = heartbeat, quiet
         self.done = self.failed = self.pruned = self.running = 0
-        self.best = None  # (value, index)
+        self.best = None  # (value, index, rank key)
         self.start = time.perf_counter()
         self._last_draw, self._last_beat = 0.0, self.start
         self._width = 0
@@ -74,11 +81,9 @@ class Progress:
         elif status == "pruned":
             self.pruned += 1
         if status == "completed" and record.get("metric") is not None:
-            value = record["metric"]
-            if self.best is None or (
-                value > self.best[0] if self.mode == "max" else value < self.best[0]
-            ):
-                self.best = (value, record["index"])
+            rank = _rank_key(record, self.metric, self.mode)
+            if self.best is None or rank < self.best[2]:
+                self.best = (record["metric"], record["index"], rank)
 
     def summary(self) -> str:
         parts = [f"trials {self.done}/{self.total}", f"{self.running} running"]

@@ -87,7 +87,7 @@ def run_sweep(
     # an address only means something to Ray: giving one asks for the Ray executor
     kind = executor or ("ray" if address else spec.executor)
     store = ResultStore(out)
-    store.open(spec.to_dict(), spec.fingerprint())
+    store.check(spec.fingerprint())  # before starting anything; the folder comes later
     records = store.records()
     total = spec.n_trials
 
@@ -105,6 +105,7 @@ def run_sweep(
     with make_executor(
         kind, address or spec.address, workers or spec.workers, threads or spec.threads
     ) as pool:
+        store.open(spec.to_dict(), spec.fingerprint())  # the executor is up: commit to it
         if log:
             log(f"sweep: {total} trials ({spec.strategy}) into {out}; {pool.describe()}")
         pruner = None

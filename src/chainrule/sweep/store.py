@@ -32,9 +32,8 @@ class ResultStore:
         self.path = self.folder / RECORDS
 
     # --- the sweep's identity ---------------------------------------------------------
-    def open(self, spec_tables: dict, fingerprint: str) -> None:
-        """Create the folder, or check that it holds the same sweep (raises ValueError)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def check(self, fingerprint: str) -> None:
+        """Raise ValueError if the folder already holds a different sweep (writes nothing)."""
         meta_path = self.folder / META
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
@@ -43,7 +42,13 @@ class ResultStore:
                     f"{self.folder} holds a different sweep (its spec changed); "
                     "choose another --out folder or delete that one"
                 )
-        else:
+
+    def open(self, spec_tables: dict, fingerprint: str) -> None:
+        """Create the folder, or check that it holds the same sweep (raises ValueError)."""
+        self.check(fingerprint)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        meta_path = self.folder / META
+        if not meta_path.exists():
             meta = {"fingerprint": fingerprint, "spec": spec_tables, "created": time.time()}
             _write_atomic(meta_path, json.dumps(meta, indent=2, default=str))
         self._trim_torn_tail()
