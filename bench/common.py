@@ -133,7 +133,7 @@ def step_chainrule(layers, x, y, weights=None):
 
     forward, params = chainrule_model(layers, weights)
     opt = SGD(params, lr=LR, momentum=MOMENTUM)
-    xt = cr.tensor(x)
+    xt = cr.as_tensor(x)  # no copy, as the other peers use x in place
 
     def step():
         opt.zero_grad()

@@ -62,7 +62,7 @@ def _seed_gradient(root, gradient, create_graph):
                 f"backward: the output has shape {root.shape}; pass gradient= (the upstream "
                 "gradient ∂L/∂output, same shape) for non-scalar outputs"
             )
-        g = xp.ones_like(root.data)
+        g = _unit_seed(root.data)
     else:
         g = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient)
         if g.shape != root.shape:
@@ -71,6 +71,21 @@ def _seed_gradient(root, gradient, create_graph):
     if create_graph:
         return gradient if isinstance(gradient, Tensor) and gradient.dtype == g.dtype else Tensor(g)
     return g
+
+
+_UNIT_SEEDS: dict = {}
+
+
+def _unit_seed(data):
+    """∂L/∂L = 1 shaped like ``data``: for the usual 0-d loss a shared read-only array
+    (``_accumulate`` copies read-only arrays before storing them as a ``.grad``)."""
+    if data.ndim or type(data) is not xp.ndarray:
+        return xp.ones_like(data)
+    one = _UNIT_SEEDS.get(data.dtype)
+    if one is None:
+        one = _UNIT_SEEDS[data.dtype] = xp.ones((), data.dtype)
+        one.flags.writeable = False
+    return one
 
 
 def run_backward(roots, gradients, retain_graph=False, create_graph=False, inputs=None, trace=None):

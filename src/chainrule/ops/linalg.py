@@ -9,6 +9,7 @@ promoted to matrices by explicit reshapes, and batch axes are broadcast by expli
 from __future__ import annotations
 
 from chainrule.autograd.primitive import apply, defprimitive
+from chainrule.backend import xp
 from chainrule.errors import ShapeError
 from chainrule.ops.operands import binary_lift, broadcast_shape, conform, lift, result_dtype
 from chainrule.ops.shape import reshape
@@ -68,7 +69,27 @@ def _linear_vjp_w(F, g, ans, x, w, b):
 
 
 def _linear_vjp_b(F, g, ans, x, w, b):
-    return _rows(g).sum(axis=0)
+    # Σ_rows g as the product 1ᵀ g: BLAS's gemv is 2-3x faster than NumPy's reduction
+    # over axis 0 at MLP sizes
+    g = _rows(g)
+    if type(g) is xp.ndarray:
+        return _ones(g.shape[0], g.dtype) @ g
+    return g.sum(axis=0)  # Tensors (create_graph=True) and other array types
+
+
+_ONES: dict = {}
+
+
+def _ones(n, dtype):
+    """A shared read-only vector of ``n`` ones (batch sizes repeat from step to step)."""
+    key = (n, dtype)
+    ones = _ONES.get(key)
+    if ones is None:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        ones = _ONES[key] = xp.ones(n, dtype)
+        ones.flags.writeable = False
+    return ones
 
 
 LINEAR = defprimitive("linear", _linear, _linear_vjp_x, _linear_vjp_w, _linear_vjp_b)
