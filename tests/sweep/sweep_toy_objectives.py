@@ -39,6 +39,8 @@ def threads(config, report):
     """Reports the BLAS thread caps the worker runs with."""
     from threadpoolctl import threadpool_info
 
+    from chainrule.optim.optimizer import get_num_threads
+
     report(1, {"val_accuracy": 1.0})
     blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
     return {
@@ -46,4 +48,5 @@ def threads(config, report):
         "omp": int(os.environ.get("OMP_NUM_THREADS", "-1")),
         "openblas": int(os.environ.get("OPENBLAS_NUM_THREADS", "-1")),
         "blas_threads": max(blas) if blas else -1,
+        "optim_threads": get_num_threads(),
     }

@@ -59,7 +59,7 @@ def test_crashing_and_nan_trials_are_recorded_and_the_sweep_goes_on(toy_path, tm
 
 
 def test_each_worker_pins_blas_to_its_threads(toy_path, tmp_path):
-    threads = 2  # given explicitly: the workers must take this, whatever the core count
+    threads = 3  # not any default (cores // workers; optimizers: min(4, cores)) on 2-4 cores
     pytest.importorskip("threadpoolctl")
     spec = SweepSpec(
         search={"x": choice(1, 2)}, strategy="grid", objective="sweep_toy_objectives:threads"
@@ -70,6 +70,7 @@ def test_each_worker_pins_blas_to_its_threads(toy_path, tmp_path):
         m = r["metrics"]
         assert (m["omp"], m["openblas"]) == (threads, threads)
         assert m["blas_threads"] in (threads, -1)  # -1: NumPy without a BLAS thread pool
+        assert m["optim_threads"] == threads
     assert "OMP_NUM_THREADS" not in os.environ or os.environ["OMP_NUM_THREADS"] != "999"
 
 

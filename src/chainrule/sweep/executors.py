@@ -196,6 +196,7 @@ class RayExecutor:
         self.address = address or "auto"
         self.threads = int(threads or 1)
         self._owns_ray = False
+        self._tasks: dict = {}  # object ref -> task, to name a trial whose worker died
         if not ray.is_initialized():
             if self.address != "local":
                 _probe(self.address)
@@ -241,7 +242,6 @@ class RayExecutor:
     def submit(self, task: dict, pruner=None):
         task = {**task, "threads": self.threads}
         ref = self._remote.remote(task, pruner)
-        self._tasks = getattr(self, "_tasks", {})
         self._tasks[ref] = task
         return ref
 

@@ -48,12 +48,18 @@ def thread_env(threads: int) -> dict:
 
 
 def pin_threads(threads: int | None) -> None:
-    """Cap BLAS threads in this process: env for libraries loaded later, threadpoolctl for
-    the ones already loaded (when it is installed)."""
+    """Cap threads in this process: env for BLAS libraries loaded later, threadpoolctl for
+    the ones already loaded (when it is installed), and chainrule's optimizer pool."""
     global _limits
     if not threads:
         return
     os.environ.update(thread_env(threads))
+    try:  # chainrule's optimizers split big updates over a thread pool of their own
+        from chainrule.optim.optimizer import set_num_threads
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        set_num_threads(int(threads))
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
