@@ -30,7 +30,7 @@ from chainrule import backend, ops, optim
 from chainrule.data import ArrayDataset, DataLoader
 from chainrule.nn.mlp import MLP
 from chainrule.sklearn import lbfgs, persistence
-from chainrule.sklearn.convergence import SklearnConvergence
+from chainrule.sklearn.convergence import SklearnAdamEpsilon, SklearnConvergence
 from chainrule.sklearn.objective import make_loss, pack_targets
 from chainrule.sklearn.params import (
     ACTIVATIONS,
@@ -286,6 +286,9 @@ class BaseMLP(BaseEstimator):
             rng=seed,
         )
         rules = SklearnConvergence(self, n_samples, validation, incremental)
+        callbacks = [rules]
+        if self.solver == "adam":
+            callbacks.append(SklearnAdamEpsilon(self.epsilon, self.beta_2))
         self.n_iter_ = 0
         try:
             with seeded(seed):
@@ -295,7 +298,7 @@ class BaseMLP(BaseEstimator):
                     self._optimizer,
                     loader,
                     epochs=1 if incremental else self.max_iter,
-                    callbacks=[rules],
+                    callbacks=callbacks,
                 )
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=3)

@@ -140,3 +140,24 @@ class SklearnConvergence(Callback):
                 est._no_improvement_count = 0
             if loss < est.best_loss_:
                 est.best_loss_ = loss
+
+
+class SklearnAdamEpsilon(Callback):
+    """Make ``cr.optim.Adam`` take sklearn's Adam step exactly.
+
+    sklearn: ``θ ← θ − α·√c₂/c₁ · m / (√v + ε)``; torch and ``cr.optim.Adam``:
+    ``θ ← θ − α·√c₂/c₁ · m / (√v + ε·√c₂)`` with ``c_i = 1 − β_iᵗ``. They differ only
+    in where ε sits, which matters for coordinates whose gradients are ~ε. Setting the
+    optimizer's ε to ``ε / √c₂`` before step t turns the second form into the first.
+    """
+
+    def __init__(self, epsilon: float, beta_2: float):
+        self.epsilon = epsilon
+        self.beta_2 = beta_2
+
+    def on_batch_begin(self, trainer, step):
+        optimizer = trainer.optimizer
+        for group in optimizer.param_groups:
+            state = optimizer.state.get(group["params"][0])
+            t = (state["step"] if state else 0) + 1  # the step about to be taken
+            group["eps"] = self.epsilon / (1.0 - self.beta_2**t) ** 0.5
