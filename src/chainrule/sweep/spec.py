@@ -44,6 +44,7 @@ from chainrule.sweep.space import (
     spec_error,
 )
 
+RESERVED_WHY = "not a sweep option: trials run quietly, without run folders or plots"
 STRATEGIES = ("grid", "random", "tpe")
 EXECUTORS = ("local", "ray")
 DEFAULT_OBJECTIVE = "chainrule.sweep.objective:train"
@@ -256,7 +257,7 @@ def _field(key: str, objective: str):
             f"search.{key}", f"unknown chainrule train option; valid: {', '.join(schema)}"
         )
     if name in RESERVED:
-        raise spec_error(f"search.{key}", "set by the sweep for every trial; it cannot be searched")
+        raise spec_error(f"search.{key}", RESERVED_WHY)
     return schema[name]
 
 
@@ -456,8 +457,8 @@ def validate(spec: SweepSpec) -> None:
     for key, dist in spec.search.params.items():
         parse_distribution(dist, f"search.{key}", _field(key, spec.objective))
     for key in spec.base:
-        if key.replace("-", "_") in RESERVED and key.replace("-", "_") != "out":
-            raise spec_error(f"base.{key}", "set by the sweep for every trial")
+        if key.replace("-", "_") in RESERVED:
+            raise spec_error(f"base.{key}", RESERVED_WHY)
     try:
         base = TrainConfig.from_dict(spec.base, source="base")
     except ValueError as e:
