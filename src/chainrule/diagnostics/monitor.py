@@ -131,6 +131,10 @@ class GradientFlowMonitor(_CallbackBase):
     def on_after_backward(self, trainer):
         if not self._sampling:
             return
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._measure(trainer)
+
+    def _measure(self, trainer):
         self._uninstall()
         if len(self._captured) < len(self.layers):
             self._replay(trainer)  # a model that calls layer.forward() directly
@@ -193,11 +197,12 @@ class GradientFlowMonitor(_CallbackBase):
         self._pending = None
         if record["loss"] is None and getattr(trainer, "last_loss", None) is not None:
             record["loss"] = finite_or_none(_scalar(trainer.last_loss))
-        for rec, info, w0 in zip(record["layers"], self.layers, before):
-            w0_norm = norm(w0)
-            delta = norm(info.weight.data - w0)
-            rec["update_ratio"] = finite_or_none(delta / w0_norm) if w0_norm > 0 else None
-            rec["update_norm"] = finite_or_none(delta)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for rec, info, w0 in zip(record["layers"], self.layers, before):
+                w0_norm = rec["weight_norm"] or 0.0
+                delta = norm(info.weight.data - w0)
+                rec["update_ratio"] = finite_or_none(delta / w0_norm) if w0_norm > 0 else None
+                rec["update_norm"] = finite_or_none(delta)
         self._epoch_records.append(record)
         self._emit(record)
 
