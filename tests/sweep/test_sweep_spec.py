@@ -42,6 +42,9 @@ def test_a_full_spec_parses_into_distributions(spec_file):
     assert spec.pruning == Pruning(min_epochs=2, eta=3.0)
     assert spec.max_epochs() == 30 and spec.pruning.rungs(30) == [2, 6, 18]
     assert spec_from_dict({"search": {"lr": [0.1]}, "sweep": {"metric": "val_loss"}}).mode == "min"
+    # pruning on the loss while ranking by accuracy: each keeps its own direction
+    mixed = spec_from_dict({"search": {"lr": [0.1]}, "sweep": {"pruning": {"metric": "val_loss"}}})
+    assert (mixed.mode, mixed.prune_mode, mixed.prune_metric) == ("max", "min", "val_loss")
 
 
 def test_fingerprint_ignores_the_trial_count_but_not_the_space(spec_file):

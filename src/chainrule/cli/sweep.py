@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -105,11 +106,8 @@ def run_sweep_command(args) -> int:
 
     spec = load_spec(args.spec)  # every spec error surfaces here, before any trial
     out = args.out or os.path.join("sweeps", os.path.splitext(os.path.basename(args.spec))[0])
-    total = args.trials if args.trials is not None else None
-    import dataclasses
-
-    if total is not None:
-        spec = dataclasses.replace(spec, trials=total)
+    if args.trials is not None:
+        spec = dataclasses.replace(spec, trials=args.trials)
     progress = Progress(spec.n_trials, spec.metric, spec.mode, quiet=args.quiet)
     result = run_sweep(
         spec,

@@ -111,7 +111,7 @@ def run_sweep(
         pruner = None
         if spec.pruning is not None:
             rungs = spec.pruning.rungs(spec.max_epochs())
-            pruner = pool.make_pruner(rungs, spec.pruning.eta, spec.mode)
+            pruner = pool.make_pruner(rungs, spec.pruning.eta, spec.prune_mode)
             for record in done.values():
                 curve = [row.get(watch) for row in record.get("history", [])]
                 if any(v is not None for v in curve):

@@ -125,6 +125,13 @@ class SweepSpec:
             return None
         return self.pruning.metric or self.metric
 
+    @property
+    def prune_mode(self) -> str:
+        """Direction of the pruning metric: the sweep's mode, or by name when it differs."""
+        if self.pruning is None or not self.pruning.metric or self.pruning.metric == self.metric:
+            return self.mode
+        return "min" if "loss" in self.pruning.metric else "max"
+
     def max_epochs(self) -> int | None:
         """The largest epoch count any trial can run (for the pruning rungs)."""
         dist = self.search.params.get("epochs")
