@@ -38,7 +38,7 @@ def _json_param(name, value):
     if value is None or isinstance(value, (bool, str, numbers.Number)):
         return value.item() if isinstance(value, np.generic) else value
     if isinstance(value, (list, tuple)) and all(isinstance(v, numbers.Integral) for v in value):
-        return [int(v) for v in value]
+        return type(value)(int(v) for v in value)  # cr.save keeps tuples as tuples
     raise ValueError(
         f"save: the hyperparameter {name}={value!r} cannot be stored as JSON; "
         "pickle the estimator instead, or set it to a plain value"
