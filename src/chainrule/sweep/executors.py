@@ -209,8 +209,16 @@ class RayExecutor:
                 )
             except (ConnectionError, RuntimeError, ValueError) as e:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                hint = ""
+                if self.address != "auto" and os.environ.get("RAY_AUTH_MODE") != "token":
+                    # since Ray 2.52 `ray start` clusters may demand a token, and a client
+                    # that names an address sends one only when told to
+                    hint = (
+                        " (a cluster with token authentication also needs RAY_AUTH_MODE=token "
+                        "and its token from `ray get-auth-token` in RAY_AUTH_TOKEN)"
+                    )
                 raise OSError(
-                    f"could not connect to a Ray cluster at {self.address}: {first}"
+                    f"could not connect to a Ray cluster at {self.address}: {first}{hint}"
                 ) from None
             self._owns_ray = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
