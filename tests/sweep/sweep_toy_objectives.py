@@ -24,6 +24,8 @@ def toy(config, report):
             f.write(f"{config.get('lr')!r},{config.get('units')!r}\n")
     if config.get("crash"):
         raise RuntimeError("boom")
+    if config.get("die"):  # the worker process vanishes, as under the OOM killer
+        os._exit(9)
     epochs = int(config.get("epochs", 3))
     s = score(config)
     value = s

@@ -135,3 +135,18 @@ def test_retry_failed_runs_only_the_failed_again(toy_path, tmp_path):
     )
     assert len(calls.read_text().splitlines()) == 3
     assert sorted(r["status"] for r in result.records) == ["completed", "failed"]
+
+
+def test_a_dying_worker_fails_its_trial_and_a_fresh_pool_runs_the_rest(toy_path, tmp_path):
+    spec = SweepSpec(
+        search={"die": choice(False, True, False), "lr": choice(0.01)},
+        base={"epochs": 1},
+        strategy="grid",
+        objective=TOY,
+    )
+    # one worker: the dead process was running exactly one trial
+    result = run_sweep(spec, tmp_path, workers=1, progress=quiet(3), log=None)
+    by_index = {r["index"]: r for r in result.records}
+    assert [by_index[i]["status"] for i in range(3)] == ["completed", "failed", "completed"]
+    assert by_index[1]["error"].startswith("worker process died")
+    assert by_index[0]["pid"] != by_index[2]["pid"]  # the third trial ran in a new pool

@@ -115,9 +115,16 @@ class LocalExecutor:
         for future in done:
             try:
                 record = future.result()
-            except cf.process.BrokenProcessPool as e:  # a worker died (killed, out of memory)
-                record = _failed(future.task, f"worker process died: {e}")
-                self._pool = None  # a broken pool takes no work: start a fresh one
+            except cf.process.BrokenProcessPool:  # a worker died (killed, out of memory)
+                # the pool cannot say whose trial it was: every trial it was running fails
+                record = _failed(
+                    future.task,
+                    "worker process died (killed or out of memory) while this trial or one "
+                    "running beside it was in it; --retry-failed runs it again",
+                )
+                if self._pool is not None:  # a broken pool takes no work: start a fresh one
+                    self._pool.shutdown(wait=False, cancel_futures=True)
+                    self._pool = None
             except Exception as e:  # pragma: no cover - run_trial records its own errors
                 record = _failed(future.task, f"{type(e).__name__}: {e}")
             out.append((future, record))
