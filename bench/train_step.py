@@ -159,16 +159,46 @@ def worker_epoch(peer, data_dir, seed=0):
     _reply({"seconds": seconds, "accuracy": acc})
 
 
+def set_threads(n):
+    """In a worker: run every library on ``n`` threads (None leaves the defaults).
+
+    Returns the threadpoolctl limiter, which must stay alive for the limit to hold."""
+    if not n:
+        return None
+    n = int(n)
+    if n == 1:  # XLA reads its flags at import, so before JAX is imported
+        os.environ["XLA_FLAGS"] = (
+            os.environ.get("XLA_FLAGS", "")
+            + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        )
+    from threadpoolctl import threadpool_limits
+
+    limits = threadpool_limits(n)
+    try:
+        from chainrule.optim import set_num_threads
+
+        set_num_threads(n)
+    except ImportError:
+        pass
+    return limits
+
+
 # ---------------------------------------------------------------- the parent
 class Worker:
     """A peer's worker process, talking JSON lines over pipes."""
 
+    threads = None  # set by main(): every worker uses this many threads (None: defaults)
+
     def __init__(self, *args):
+        env = dict(os.environ)
+        if Worker.threads:
+            env["CHAINRULE_BENCH_THREADS"] = str(Worker.threads)
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--worker", *map(str, args)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env=env,
         )
 
     def ask(self, line=None):
@@ -253,13 +283,22 @@ def main(argv=None):
     parser.add_argument("--epoch-rounds", type=int, default=2, help="epochs timed per peer")
     parser.add_argument("--data-dir", default=str(HERE.parent.parent / "shared" / "data" / "mnist"))
     parser.add_argument("--json", help="also write all results to this file")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="threads for every library (BLAS, torch, XLA, chainrule's optimizer); "
+        "default: NumPy's BLAS default, which torch is set to match",
+    )
     args = parser.parse_args(argv)
+    Worker.threads = args.threads
     peers = [p for p in args.peers.split(",") if p]
     missing = [p for p in peers if not common.available(p)]
     for p in missing:
         print(f"({common.LABELS[p]}: not installed, skipped)")
     peers = [p for p in peers if p not in missing]
     env = environment(peers)
+    if args.threads:
+        env["threads"] = f"{args.threads} for every library (--threads)"
     results = {"environment": env, "steps": {}, "memory": {}}
     print("\n".join(f"{k}: {v}" for k, v in env.items()))
 
@@ -342,6 +381,7 @@ if __name__ == "__main__":
         _OUT = sys.stdout
         sys.stdout = sys.stderr
         kind, rest = sys.argv[2], sys.argv[3:]
+        limits = set_threads(os.environ.get("CHAINRULE_BENCH_THREADS"))
         if kind == "step":
             worker_step(*rest)
         elif kind == "memory":
