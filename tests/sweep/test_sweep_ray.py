@@ -18,7 +18,14 @@ def local_ray():
     old = os.environ.get("PYTHONPATH")
     # Ray workers inherit the environment of the instance started here
     os.environ["PYTHONPATH"] = here + (os.pathsep + old if old else "")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    # address="local": a new instance even if another (or a stale record of one) exists
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+    )
     yield
     ray.shutdown()
     if old is None:

@@ -209,7 +209,7 @@ class RayExecutor:
                 _probe(self.address)
             try:
                 ray.init(
-                    address=None if self.address == "local" else self.address,
+                    address=self.address,  # "local" always starts a new instance
                     include_dashboard=False,
                     log_to_driver=False,
                     logging_level="ERROR",
