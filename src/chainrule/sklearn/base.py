@@ -370,9 +370,7 @@ class BaseMLP(BaseEstimator):
     # ---- tags -----------------------------------------------------------------------
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        # float32 training is not bitwise reproducible across BLAS thread counts, but it
-        # is for one machine and one random_state: not "non_deterministic"
+        tags.input_tags.sparse = False  # dense arrays only (chainrule tensors are dense)
         return tags
 
     # ---- persistence ------------------------------------------------------------------
