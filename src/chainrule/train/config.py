@@ -148,7 +148,7 @@ class TrainConfig:
     )
     # --- regularization ---------------------------------------------------------------
     weight_decay: float = option(
-        0.0,
+        5e-4,
         "weight decay λ applied by the optimizer (see --decay-style)",
         "regularization",
         "float",
@@ -177,7 +177,7 @@ class TrainConfig:
         metavar="LAMBDA",
     )
     dropout: float = option(
-        0.0,
+        0.2,
         "dropout probability after each hidden layer",
         "regularization",
         "float",
