@@ -2,8 +2,9 @@
 
 ``train(config, report)`` builds a :class:`~chainrule.train.config.TrainConfig` from the
 trial's options, runs :func:`~chainrule.train.run_training` quietly (no plots, no run
-folder unless ``out`` is given) with a callback that reports every epoch's metrics and
-stops the run when the pruner says so, and returns the final numbers.
+folder) with a callback that reports every epoch's metrics and stops the run when the
+pruner says so, and returns the final numbers. A run that NaNGuard stopped (the loss
+turned NaN or infinite) raises, so the trial is recorded as failed with that message.
 """
 
 from __future__ import annotations

@@ -97,8 +97,8 @@ def run_trial(task: dict, pruner=None) -> dict:
     """Run one trial; never raises (a failure is a record with ``status = "failed"``).
 
     ``task``: id, index, params, point, config (the full train options), objective, metric,
-    prune_metric, threads, run_dir (or None). ``pruner``: an object
-    with ``report(trial_id, epoch, value) -> stop`` or None.
+    prune_metric, threads. ``pruner``: an object with ``report(trial_id, epoch, value) ->
+    stop`` or None.
     """
     started = time.time()
     pin_threads(task.get("threads"))
@@ -137,10 +137,7 @@ def run_trial(task: dict, pruner=None) -> dict:
     }
     try:
         objective = resolve_objective(task["objective"])
-        config = dict(task["config"])
-        if task.get("run_dir"):
-            config["out"] = task["run_dir"]
-        metrics = objective(config, report) or {}
+        metrics = objective(dict(task["config"]), report) or {}
         record["metrics"] = {k: _scalar(v) for k, v in metrics.items() if _is_number(v)}
         value = record["metrics"].get(task["metric"])
         if value is None and history:
