@@ -81,3 +81,16 @@ def test_ray_pruning_and_resume_from_a_local_start(local_ray, toy_path, tmp_path
         if r["status"] == "pruned":  # stopped at a rung (1 or 2), with its curve so far
             assert r["pruned_at"] in (1, 2) and r["epochs"] == r["pruned_at"]
     assert {r["executor"] for r in result.records} == {"local", "ray"}
+
+
+def test_ray_trials_pin_blas_to_their_cpus(local_ray, toy_path, tmp_path):
+    pytest.importorskip("threadpoolctl")
+    spec = SweepSpec(
+        search={"x": choice(1, 2)}, strategy="grid", objective="sweep_toy_objectives:threads"
+    )
+    result = run_sweep(spec, tmp_path, executor="ray", threads=2, progress=quiet(2), log=None)
+    for r in result.records:
+        assert r["status"] == "completed", r.get("error")
+        m = r["metrics"]
+        assert (m["omp"], m["openblas"], m["optim_threads"]) == (2, 2, 2)
+        assert m["blas_threads"] in (2, -1)
