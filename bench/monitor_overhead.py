@@ -32,9 +32,9 @@ from chainrule.diagnostics import GradientFlowMonitor
 from chainrule.train import fit
 
 CONFIGS = {
-    "small": ([64, 64, 10], 32, 4096),  # digits-sized
-    "medium": ([784, 512, 256, 10], 128, 8192),  # MNIST-sized
-    "deep": ([64] + [128] * 8 + [10], 64, 4096),  # ten layers
+    "small": ([64, 64, 10], 32, 2048),  # digits-sized
+    "medium": ([784, 512, 256, 10], 128, 2560),  # MNIST-sized
+    "deep": ([64] + [128] * 8 + [10], 64, 2560),  # ten layers
 }
 INTERVALS = (None, 100, 25, 10, 1)  # None: monitor off; 25 is the default
 
@@ -65,7 +65,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     ap.add_argument("--configs", default=",".join(CONFIGS))
     args = ap.parse_args()
-    repeats, epochs = (3, 1) if args.quick else (7, 2)
+    repeats, epochs = (3, 1) if args.quick else (7, 1)
     try:
         from threadpoolctl import threadpool_limits
 

@@ -210,3 +210,11 @@ def test_records_without_steps_or_header_are_rejected():
         from_records(_records()[:1])
     with pytest.raises(ValueError, match="no header"):
         from_records(_records()[1:])
+
+
+def test_validation_rising_with_the_training_loss_is_not_overfitting():
+    train = [1.3, 1.2, 2.5, 1.9, 2.0, 2.2]  # training got worse too: a learning-rate problem
+    val = [1.4, 1.1, 0.6, 1.5, 1.9, 2.0]
+    rep = diagnose(_records(), metrics=_metrics(train, val))
+    assert "overfitting" not in rep
+    assert "lr-too-high" in rep

@@ -552,7 +552,9 @@ def check_overfitting(data):
     train = [float(m["train_loss"]) for m in rows]
     best = int(np.argmin(val))
     out = []
-    if val[-1] > val[best] * (1 + OVERFIT_RISE) and train[-1] < train[best]:
+    # the training loss must have kept improving past the validation optimum (new lows),
+    # otherwise both went up together: a learning-rate problem, not overfitting
+    if val[-1] > val[best] * (1 + OVERFIT_RISE) and train[-1] < 0.9 * min(train[: best + 1]):
         out.append(
             Finding(
                 "overfitting",
