@@ -70,7 +70,11 @@ def test_a_nan_already_in_the_data_is_reported_at_the_first_op_using_it():
     with pytest.raises(AnomalyError) as info, detect_anomaly():
         (w * data).sum()
     msg = str(info.value)
-    assert "input 1 of 'mul' already contained nan (a leaf tensor)" in msg
+    assert "input 1 of 'mul' already contained nan (a leaf tensor: the data)" in msg
+    w.data[0] = np.inf  # as a diverging optimizer step would
+    with pytest.raises(AnomalyError, match="input 0 of 'mul' already contained inf \\(a parameter"):
+        with detect_anomaly():
+            w * 2.0
 
 
 def test_the_first_producer_is_reported_not_a_downstream_op():
@@ -129,3 +133,17 @@ def test_created_at_entries_are_dropped_with_their_tensors():
             (x * 2.0).sum()
         gc.collect()
         assert len(checker._created_at) < 10
+
+
+def test_anomaly_errors_are_value_errors_for_the_cli():
+    assert issubclass(AnomalyError, FloatingPointError) and issubclass(AnomalyError, ValueError)
+
+
+def test_find_the_nan_example():
+    import pathlib
+    import runpy
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "examples/lecture_warnings/find_the_nan.py"
+    err = runpy.run_path(str(path))["main"]()
+    assert err.op == "log" and err.kind == "inf"
+    assert "find_the_nan.py:" in str(err) and "probs.log()" in str(err)

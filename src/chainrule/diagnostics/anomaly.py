@@ -26,14 +26,18 @@ from chainrule.autograd import mode
 from chainrule.backend import xp
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_CLI_PARTS = (_PACKAGE_DIR + "cli" + os.sep, _PACKAGE_DIR + "__main__.py")
 # the engine itself: never the "line that created" an op
 _ENGINE_PARTS = tuple(
     _PACKAGE_DIR + p for p in ("autograd" + os.sep, "ops" + os.sep, "tensor.py", "diagnostics")
 )
 
 
-class AnomalyError(FloatingPointError):
+class AnomalyError(FloatingPointError, ValueError):
     """An op produced NaN or inf under :func:`detect_anomaly`.
+
+    A ``FloatingPointError``; also a ``ValueError``, so the ``chainrule`` command reports
+    it as one line (exit status 2) rather than a traceback.
 
     Attributes: ``op`` (the primitive's name), ``phase`` ("forward" or "backward"),
     ``kind`` ("nan", "inf" or "nan and inf"), ``location`` ("file:line" or None).
@@ -50,13 +54,16 @@ class AnomalyError(FloatingPointError):
 def user_frame(start):
     """The first frame, walking outwards from ``start``, in code the user wrote.
 
-    Prefers a frame outside the chainrule package; inside ``chainrule train`` (where the
-    whole loop is library code) falls back to the first frame outside the engine.
+    Prefers a frame outside the chainrule package; under the ``chainrule`` command (where
+    the whole loop is library code, and the only outside frame is the console script)
+    falls back to the first frame outside the engine — the layer's forward.
     """
     frame = start
     fallback = None
     while frame is not None:
         fname = frame.f_code.co_filename
+        if fname.startswith(_CLI_PARTS):
+            return fallback
         if not fname.startswith(_PACKAGE_DIR):
             return frame
         if fallback is None and not fname.startswith(_ENGINE_PARTS):
@@ -120,7 +127,12 @@ class AnomalyChecker:
         for k, t in enumerate(inputs):
             bad = _nonfinite_kind(t.data)
             if bad is not None:
-                source = "a leaf tensor" if t._op is None else f"made by '{t._op.name}'"
+                if t._op is not None:
+                    source = f"made by '{t._op.name}'"
+                elif t.requires_grad:
+                    source = "a parameter, made non-finite outside the graph, e.g. by an update"
+                else:
+                    source = "a leaf tensor: the data"
                 raise AnomalyError(
                     f"detect_anomaly: input {k} of '{prim.name}' already contained {bad} "
                     f"({source}){at}",
