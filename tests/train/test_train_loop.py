@@ -443,3 +443,22 @@ def test_progress_lines_when_not_a_terminal(capsys):
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2
     assert out[0].startswith("epoch 1/2  loss ") and "val_acc" in out[0] and "lr 0.1" in out[0]
+
+
+def test_progress_bar_with_tqdm(capsys):
+    pytest.importorskip("tqdm")
+    X, y = _blobs(n=20)
+    model = _model()
+    fit(
+        model,
+        F.cross_entropy,
+        cr.optim.SGD(model.parameters(), lr=0.1),
+        (X, y),
+        epochs=2,
+        val_data=(X, y),
+        batch_size=10,
+        callbacks=[ProgressBar(2, bar=True)],
+    )
+    err = capsys.readouterr().err
+    assert "epoch 1/2" in err and "epoch 2/2" in err and "2/2 [" in err
+    assert "val_acc=" in err and "ex/s=" in err

@@ -131,7 +131,7 @@ def test_a_corrupted_checkpoint_leaves_the_model_untouched(tmp_path, digits):
         _run(tmp_path, "b", digits, resume=str(path))
     # a state that fails validation half way (optimizer layout) changes nothing either
     cr.manual_seed(0)
-    model = cr.nn.MLP([64, 24, 10])
+    model = cr.nn.MLP([64, 24, 10], dropout=0.2)  # the default config's architecture
     before = model.state_dict()
     opt = cr.optim.SGD(model.parameters(), lr=0.1)
     bad = dict(state)

@@ -446,6 +446,7 @@ class ProgressBar(Callback):
             post["val_loss"] = _fmt_loss(logs["val_loss"])
         if logs.get("val_accuracy") is not None:
             post["val_acc"] = _fmt_pct(logs["val_accuracy"])
+        post["ex/s"] = f"{self._seen / max(time.perf_counter() - self._start, 1e-9):,.0f}"
         self._bar.set_postfix(post, refresh=True)
         self._bar.close()
         self._bar = None

@@ -252,6 +252,14 @@ class TrainConfig:
         metavar="STEPS",
         nullable=True,
     )
+    threads: int = option(
+        1,
+        "BLAS and optimizer threads; 0 leaves the libraries' defaults (all cores). One "
+        "thread is fastest for small models and on busy machines (BLAS needs threadpoolctl)",
+        "run",
+        "int",
+        metavar="N",
+    )
     quiet: bool = option(False, "print only the final summary", "run", "bool")
     plots: bool = option(True, "save loss/accuracy curves as PNG (needs matplotlib)", "run", "bool")
     monitor: int | None = option(
@@ -314,6 +322,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
         for name in ("checkpoint_every", "monitor", "early_stopping"):
             value = getattr(self, name)
             if value is not None and value < 1:
