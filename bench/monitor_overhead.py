@@ -32,7 +32,7 @@ from chainrule.diagnostics import GradientFlowMonitor
 from chainrule.train import fit
 
 CONFIGS = {
-    "small": ([64, 64, 10], 32, 2048),  # digits-sized
+    "small": ([64, 64, 10], 32, 8192),  # digits-sized
     "medium": ([784, 512, 256, 10], 128, 2560),  # MNIST-sized
     "deep": ([64] + [128] * 8 + [10], 64, 2560),  # ten layers
 }

@@ -474,8 +474,10 @@ def check_learning_rate(data):
     if len(losses) >= 3:
         first, last, best = losses[0], losses[-1], min(losses)
         diffs = np.diff(losses)
-        # a rise counts when it undoes more than 2 % of the loss it started from
-        ups = int(np.count_nonzero(diffs > 0.02 * np.abs(np.asarray(losses[:-1]))))
+        # a rise counts when it undoes more than 2 % of the loss it started from and 1 %
+        # of the initial loss (wiggles of a loss that is already ≈ 0 are not oscillation)
+        prev = np.abs(np.asarray(losses[:-1]))
+        ups = int(np.count_nonzero((diffs > 0.02 * prev) & (diffs > 0.01 * abs(first))))
         if last > 1.1 * first:
             out.append(
                 Finding(
@@ -487,7 +489,7 @@ def check_learning_rate(data):
                     "lower the learning rate 3-10x",
                 )
             )
-        elif ups >= max(2, (len(diffs) + 2) // 3) and last > best * 1.05:
+        elif ups >= max(2, (len(diffs) + 2) // 3) and last > best + 0.1 * (first - best):
             out.append(
                 Finding(
                     "lr-too-high",
@@ -552,9 +554,10 @@ def check_overfitting(data):
     train = [float(m["train_loss"]) for m in rows]
     best = int(np.argmin(val))
     out = []
-    # the training loss must have kept improving past the validation optimum (new lows),
-    # otherwise both went up together: a learning-rate problem, not overfitting
-    if val[-1] > val[best] * (1 + OVERFIT_RISE) and train[-1] < 0.9 * min(train[: best + 1]):
+    # the training loss must have held its ground past the validation optimum (within 2 %
+    # of its starting value); when both went up together it is a learning-rate problem
+    held = train[-1] <= min(train[: best + 1]) + 0.02 * abs(train[0])
+    if val[-1] > val[best] * (1 + OVERFIT_RISE) and held:
         out.append(
             Finding(
                 "overfitting",
