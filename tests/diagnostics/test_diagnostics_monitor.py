@@ -298,3 +298,41 @@ def test_histogram_matches_numpy():
     with_nan = np.array([1.0, np.nan, 3.0, np.inf])
     h = histogram(with_nan, bins=2)
     assert (h["lo"], h["hi"], h["counts"]) == (1.0, 3.0, [1, 1])
+
+
+def test_layers_called_through_forward_are_measured_by_replaying_the_chain():
+    class Direct(cr.nn.Module):
+        """Calls .forward() directly, so forward hooks never fire."""
+
+        def __init__(self):
+            super().__init__()
+            self.hidden = cr.nn.Linear(6, 5, dtype="float64")
+            self.act = cr.nn.Tanh()
+            self.out = cr.nn.Linear(5, 3, dtype="float64")
+
+        def forward(self, x):
+            return self.out.forward(self.act.forward(self.hidden.forward(x)))
+
+    X, y = _blobs(n=16)
+    cr.manual_seed(0)
+    model = Direct()
+    mon = GradientFlowMonitor(every=1)
+    refs = _manual_run(model, mon, X, y, steps=1, lr=0.0)
+    lay = mon.records[1]["layers"]
+    assert lay[0]["preact_std"] == pytest.approx(refs[0]["pre"][0].std(), rel=1e-9)
+    assert lay[1]["preact_mean"] == pytest.approx(refs[0]["pre"][1].mean(), rel=1e-9)
+    assert lay[0]["delta_norm"] is None  # no hook: δ is not available this way
+
+
+def test_a_resumed_run_replaces_the_steps_it_repeated():
+    from chainrule.diagnostics.run_data import from_records
+
+    meta = {"type": "meta", "layers": [{"index": 0, "shape": [2, 2], "activation": "identity"}]}
+
+    def step(s):
+        return {"type": "step", "step": s, "layers": [{"index": 0, "tag": s}]}
+
+    recs = [meta, step(0), step(10), step(20), step(30), meta, step(20), step(30), step(40)]
+    data = from_records(recs)
+    assert [s["step"] for s in data.steps] == [0, 10, 20, 30, 40]
+    assert data.steps[2] is recs[6]  # the re-run's record

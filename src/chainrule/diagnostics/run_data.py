@@ -74,10 +74,27 @@ def _read_jsonl(path, what):
     return records
 
 
+def _resumed_steps(records):
+    """The step records, where a resumed run's steps replace those it re-ran.
+
+    A run killed after its last checkpoint repeats the steps since; the monitor appends
+    (a new header, then the steps again), so later records win.
+    """
+    steps = []
+    for r in records:
+        if r.get("type") != "step":
+            continue
+        step = r.get("step", 0)
+        while steps and steps[-1].get("step", 0) >= step:
+            steps.pop()
+        steps.append(r)
+    return steps
+
+
 def from_records(records, metrics=(), config=None, run_dir=None) -> RunData:
     """A :class:`RunData` from monitor records (e.g. ``GradientFlowMonitor.records``)."""
     metas = [r for r in records if r.get("type") == "meta"]
-    steps = [r for r in records if r.get("type") == "step"]
+    steps = _resumed_steps(records)
     epochs = [r for r in records if r.get("type") == "epoch"]
     events = [r for r in records if r.get("type") == "event"]
     where = f"{run_dir}/{MONITOR_FILE}" if run_dir else "the monitor records"
