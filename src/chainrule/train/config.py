@@ -18,6 +18,7 @@ Keys may be spelled with dashes or underscores (``batch-size`` = ``batch_size``)
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from dataclasses import dataclass, field
 
@@ -292,7 +293,11 @@ class TrainConfig:
         for key, value in values.items():
             name = str(key).replace("-", "_")
             if name not in schema:
-                raise ValueError(f"unknown {source} key {key!r}; valid keys: {', '.join(schema)}")
+                close = difflib.get_close_matches(name, schema, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ValueError(
+                    f"unknown {source} key {key!r}{hint}; valid keys: {', '.join(schema)}"
+                )
             setattr(new, name, convert(schema[name], value, f"{source} key {name!r}"))
         new.validate()
         return new
