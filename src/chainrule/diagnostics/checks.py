@@ -286,7 +286,7 @@ def check_gradient_flow(data):
                 "error"
                 if ratio < VANISHING_ERROR
                 else ("warning" if ratio < VANISHING_RATIO else "info"),
-                f"{'mildly ' if ratio >= VANISHING_RATIO else ''}vanishing gradients: "
+                f"{'(mild) ' if ratio >= VANISHING_RATIO else ''}"
                 f"{what} at layer 1 is {ratio:.1e} of layer {n}'s — it "
                 f"shrinks ×{per_layer:.2f} per layer on its way back{why}{grad_ratio}, so the "
                 "first layers learn slowest",
@@ -306,7 +306,7 @@ def check_gradient_flow(data):
             Finding(
                 "exploding-gradients",
                 "warning",
-                f"exploding gradients: {what} at layer 1 is {ratio:.1e} times layer {n}'s — "
+                f"{what} at layer 1 is {ratio:.1e} times layer {n}'s — "
                 f"it grows ×{per_layer:.2f} per layer on its way back{grad_ratio}",
                 evidence,
                 "scale the initial weights down (He/Xavier), lower the learning rate, clip "
@@ -562,7 +562,7 @@ def check_overfitting(data):
             Finding(
                 "overfitting",
                 "warning",
-                f"overfitting: the validation loss was lowest at epoch {best + 1} "
+                f"the validation loss was lowest at epoch {best + 1} "
                 f"({val[best]:.4g}) and rose to {val[-1]:.4g} while the training loss kept "
                 f"falling to {train[-1]:.4g}",
                 f"validation loss by epoch: {_series_text(val)}",
