@@ -79,6 +79,12 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3, help="runs per library (seeds 0..)")
     ap.add_argument("--fashion-train", type=int, default=20000, help="training rows used")
     ap.add_argument(
+        "--same-order",
+        action="store_true",
+        help="also fit both once with shuffle=False: the same minibatches in the same order, "
+        "which separates the implementations from the luck of the shuffle",
+    )
+    ap.add_argument(
         "--blas-threads",
         type=int,
         default=1,
@@ -119,12 +125,21 @@ def main(argv=None):
                     flush=True,
                 )
         for lib, res in results.items():
+            if not res:
+                continue
             accs = [a for a, _ in res]
             secs = [s for _, s in res]
             rows.append(
                 (what, lib, statistics.mean(accs), min(accs), max(accs), statistics.median(secs))
             )
         print(f"  settings: {params}, random_state = 0..{args.repeats - 1}")
+        if args.same_order:
+            for lib, make in [("scikit-learn", SkMLP), ("chainrule", CrMLP)]:
+                acc, sec, n_iter = run_one(make, {**params, "shuffle": False}, 0, data)
+                rows.append((what, f"{lib}, shuffle=False", acc, acc, acc, sec))
+                print(
+                    f"  {name} shuffle=False {lib:12s} acc {acc:.4f} fit {sec:7.2f} s", flush=True
+                )
 
     print()
     print("| data | library | test accuracy, mean (min–max) | fit seconds, median |")
