@@ -68,6 +68,15 @@ def test_same_initial_weights(iris):
         dict(solver="sgd", learning_rate_init=0.05, momentum=0.9, nesterovs_momentum=True),
         dict(solver="sgd", learning_rate_init=0.05, momentum=0.5, nesterovs_momentum=False),
         dict(solver="sgd", learning_rate_init=0.5, momentum=0.0, learning_rate="invscaling"),
+        dict(solver="sgd", learning_rate_init=0.5, momentum=0.9, learning_rate="invscaling"),
+        dict(
+            solver="sgd",
+            learning_rate_init=0.5,
+            momentum=0.8,
+            nesterovs_momentum=False,
+            learning_rate="invscaling",
+            power_t=0.3,
+        ),
         dict(solver="sgd", learning_rate_init=0.02, alpha=0.1, batch_size=32),
         dict(solver="sgd", activation="tanh", hidden_layer_sizes=(7, 5), alpha=0.0),
         dict(solver="sgd", activation="identity", batch_size=50),
@@ -164,7 +173,8 @@ def test_stopping_rules_follow_sklearn(iris, early_stopping):
         assert a.validation_scores_ is None and a.best_validation_score_ is None
 
 
-def test_adaptive_learning_rate_follows_sklearn(iris):
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_adaptive_learning_rate_follows_sklearn(iris, momentum):
     X, y = iris
     params = dict(
         solver="sgd",
@@ -174,7 +184,7 @@ def test_adaptive_learning_rate_follows_sklearn(iris):
         tol=1e-2,
         learning_rate="adaptive",
         learning_rate_init=0.5,
-        momentum=0.0,
+        momentum=momentum,
     )
     a, b = both(MLPClassifier, sk.MLPClassifier, X, y, **params)
     assert a.n_iter_ == b.n_iter_

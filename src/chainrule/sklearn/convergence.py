@@ -46,7 +46,21 @@ def schedule_factor(schedule, max_iter: int):
 
 
 def set_lr(optimizer, lr: float) -> None:
+    """Change the learning rate the way sklearn's SGD experiences it.
+
+    ``cr.optim.SGD`` keeps PyTorch's momentum buffer ``b ← μb + g`` and steps
+    ``θ ← θ − lr·b``; sklearn keeps the velocity ``v ← μv − lr·g`` and steps ``θ ← θ + v``.
+    While lr is constant ``v = −lr·b``; when lr changes, sklearn's velocity still carries
+    the old rate, so the buffer is rescaled by ``lr_old / lr_new`` to keep ``−lr·b = v``
+    (and the next steps are sklearn's, Nesterov's included).
+    """
     for group in optimizer.param_groups:
+        old = group["lr"]
+        if group.get("momentum") and old != lr and old > 0 and lr > 0:
+            for p in group["params"]:
+                buf = optimizer.state.get(p, {}).get("momentum_buffer")
+                if buf is not None:
+                    buf *= old / lr
         group["lr"] = lr
 
 
