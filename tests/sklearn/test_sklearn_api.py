@@ -326,3 +326,17 @@ def test_batch_size_larger_than_data_warns_and_clips(iris):
         warnings.simplefilter("always")
         small(batch_size=1000, max_iter=2).fit(X, y)
     assert any("It is going to be clipped" in str(w.message) for w in caught)
+
+
+def test_clear_import_error_without_scikit_learn():
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['sklearn'] = None; import chainrule.sklearn"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "chainrule.sklearn needs scikit-learn" in proc.stderr
+    assert "pip install 'chainrule[sklearn]'" in proc.stderr
+    # and the rest of chainrule does not need it
+    code = "import sys; sys.modules['sklearn'] = None; import chainrule; import chainrule.train"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
