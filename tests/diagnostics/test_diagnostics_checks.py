@@ -218,3 +218,15 @@ def test_validation_rising_with_the_training_loss_is_not_overfitting():
     rep = diagnose(_records(), metrics=_metrics(train, val))
     assert "overfitting" not in rep
     assert "lr-too-high" in rep
+
+
+def test_config_is_summarized_and_used_in_suggestions():
+    data = from_records(
+        _records(update_ratio=[0.5] * 4),
+        _metrics(FALLING),
+        config={"optimizer": "sgd", "lr": 3.0, "batch_size": 32},
+    )
+    rep = diagnose(data)
+    assert "config: optimizer sgd, lr 3.0, batch_size 32" in rep.summary
+    f = next(f for f in rep.findings if f.kind == "lr-too-high")
+    assert "(this run: --lr 3; try --lr 0.3)" in f.suggestion

@@ -468,7 +468,9 @@ def check_learning_rate(data):
                 f"one optimizer step changed the weights by {peak:.0%} of their size at step "
                 f"{step} (healthy: about 0.1-1%): the learning rate is too high",
                 f"median ‖ΔW_k‖/‖W_k‖ over the layers at step {step}: {peak:.2g}{loss_text}",
-                "lower the learning rate 3-10x (or warm it up: --warmup 1)",
+                "lower the learning rate 3-10x"
+                + _lr_hint(data, 0.1)
+                + " or warm it up (--warmup 1)",
             )
         ]
     if len(losses) >= 3:
@@ -486,7 +488,7 @@ def check_learning_rate(data):
                     f"the training loss went up: from {first:.4g} to {last:.4g} over "
                     f"{len(losses)} {unit}s",
                     f"loss by {unit}: {_series_text(losses)}{upd_text}",
-                    "lower the learning rate 3-10x",
+                    "lower the learning rate 3-10x" + _lr_hint(data, 0.1),
                 )
             )
         elif ups >= max(2, (len(diffs) + 2) // 3) and last > best + 0.1 * (first - best):
@@ -497,7 +499,9 @@ def check_learning_rate(data):
                     f"the training loss oscillates: it rose in {ups} of {len(diffs)} "
                     f"{unit}s and ends {last / best - 1:.0%} above its best",
                     f"loss by {unit}: {_series_text(losses)}{upd_text}",
-                    "lower the learning rate 3-10x (or add a decaying schedule)",
+                    "lower the learning rate 3-10x"
+                    + _lr_hint(data, 0.1)
+                    + ", or let a schedule decay it (--schedule cosine)",
                 )
             )
     return out
@@ -538,8 +542,8 @@ def check_plateau(data, flow_problems):
             "warning",
             f"the loss barely moved: it fell only {drop:.2%} over {len(losses)} {unit}s",
             evidence,
-            "raise the learning rate 3-10x (healthy updates are about 1e-3 of the weights "
-            "per step)",
+            "raise the learning rate 3-10x" + _lr_hint(data, 5.0) + " (healthy updates are "
+            "about 1e-3 of the weights per step)",
         )
     ]
 
@@ -656,7 +660,19 @@ def _summary(data):
     )
     if data.metrics:
         text += f", {len(data.metrics)} epochs of metrics"
+    cfg = data.config
+    if cfg:
+        keys = ("optimizer", "lr", "batch_size", "init", "schedule", "weight_decay")
+        text += "\nconfig: " + ", ".join(f"{k} {cfg[k]}" for k in keys if cfg.get(k) is not None)
     return text
+
+
+def _lr_hint(data, factor):
+    """' (this run: --lr 3, try 0.3)' when the run's config.toml is known."""
+    lr = data.config.get("lr")
+    if not isinstance(lr, (int, float)) or lr <= 0:
+        return ""
+    return f" (this run: --lr {lr:g}; try --lr {lr * factor:.2g})"
 
 
 __all__ = ["diagnose"]
