@@ -141,3 +141,56 @@ def test_a_corrupted_checkpoint_leaves_the_model_untouched(tmp_path, digits):
         trainer.load_state_dict(bad)
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
+
+
+# every choice of the schema runs end to end (one short epoch each)
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(optimizer="adam", decay_style="decoupled", lr=1e-2),
+        dict(optimizer="adamw", lr=1e-2),
+        dict(optimizer="rmsprop", lr=1e-2),
+        dict(optimizer="adagrad"),
+        dict(optimizer="sgd", nesterov=True, decay_style="lecture", weight_decay=1e-4),
+        dict(schedule="step", step_size=1, warmup=0.5),
+        dict(schedule="multistep", milestones=[1]),
+        dict(schedule="exponential", gamma=0.5),
+        dict(schedule="onecycle", warmup=0.3),
+        dict(schedule="plateau"),
+        dict(schedule="constant", warmup=0.5),
+        dict(loss="mse", activation="tanh", init="xavier", lr=0.5),  # mse: small gradients
+        dict(dtype="float64", activation="sigmoid", init="lecun", l1=1e-4, l2=1e-4),
+        dict(activation="gelu", init="normal:0.05", clip_grad_value=0.5, val_split=0),
+        dict(layers=[], standardize=False, init="default", threads=0),
+    ],
+)
+def test_every_option_choice_trains(digits, options):
+    config = TrainConfig.from_dict({**BASE, "epochs": 2, "batch_size": 32, **options, "out": None})
+    results = run_training(config, splits=digits)
+    assert results["epochs"] == 2 and results["test_accuracy"] > 0.3, results
+    assert np.isfinite(results["train_loss"])
+    if options.get("dtype") == "float64":
+        assert results["n_parameters"] > 0
+
+
+def test_regression_data_set(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    t = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=200)
+    lines = ["a,b,c,target"] + [",".join(f"{v:.6f}" for v in (*x, y)) for x, y in zip(X, t)]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+    base = {
+        **BASE,
+        "data": str(tmp_path / "r.csv"),
+        "out": None,
+        "optimizer": "adam",
+        "lr": 1e-2,
+        "epochs": 20,
+        "batch_size": 16,
+        "dropout": 0.0,
+    }
+    with pytest.raises(ValueError, match="regression task; use --loss mse"):
+        run_training(TrainConfig.from_dict(base))
+    results = run_training(TrainConfig.from_dict({**base, "loss": "mse"}))
+    assert results["test_accuracy"] is None
+    assert results["test_loss"] < 0.1 * np.var(t)

@@ -113,7 +113,8 @@ class TrainConfig:
     loss: str = option(
         "cross-entropy",
         "loss: softmax cross-entropy, or mean squared error on the "
-        "softmax probabilities against one-hot targets (regression: on the outputs)",
+        "softmax probabilities against one-hot targets (regression: on the outputs); mse's "
+        "gradients are small: use a ~10x larger lr",
         "optimization",
         "str",
         LOSSES,
