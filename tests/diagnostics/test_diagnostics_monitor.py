@@ -336,3 +336,14 @@ def test_a_resumed_run_replaces_the_steps_it_repeated():
     data = from_records(recs)
     assert [s["step"] for s in data.steps] == [0, 10, 20, 30, 40]
     assert data.steps[2] is recs[6]  # the re-run's record
+
+
+def test_sampling_follows_the_global_step_across_a_resume():
+    mon = GradientFlowMonitor(every=25)
+    mon.layers = []
+    sampled = []
+    for step in range(40, 80):  # a run resumed at global step 40
+        mon.on_batch_begin(None, step)
+        sampled.append(mon._sampling)
+        mon._uninstall()
+    assert [40 + k for k, s in enumerate(sampled) if s] == [50, 75]

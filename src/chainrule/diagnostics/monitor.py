@@ -60,7 +60,8 @@ class GradientFlowMonitor(_CallbackBase):
     """Record per-layer gradient-flow statistics every ``every`` batches and per epoch.
 
     Args:
-        every: sample one batch in ``every`` (the first batch of training is always one).
+        every: sample the batches whose global step is a multiple of ``every`` (the first
+            batch of training is always one).
         path: where to write the JSON lines; default ``<run_dir>/monitor.jsonl``, or
             nowhere (records kept in memory only) when the trainer has no run folder.
         model: the model to watch, when it is not ``trainer.model``.
@@ -122,7 +123,9 @@ class GradientFlowMonitor(_CallbackBase):
         self._reset_window()
 
     def on_batch_begin(self, trainer, step):
-        self._sampling = self._batches % self.every == 0
+        # sample by the global step, so a resumed run keeps the same sampling phase
+        n = step if isinstance(step, int) else self._batches
+        self._sampling = n % self.every == 0
         self._batches += 1
         if self._sampling:
             self._captured = {}
