@@ -189,7 +189,7 @@ def test_bad_options_are_one_line_errors(args, fragments, tmp_path):
 def test_unknown_config_key_lists_the_valid_keys(tmp_path):
     (tmp_path / "c.toml").write_text("lrr = 0.1\n")
     result = chainrule("train", "--config", tmp_path / "c.toml")
-    assert_user_error(result, "unknown", "key 'lrr'; valid keys: data, data_dir")
+    assert_user_error(result, "unknown", "key 'lrr' (did you mean lr?); valid keys: data, data_dir")
 
 
 def test_nan_in_a_csv_data_set_is_named(tmp_path):

@@ -19,7 +19,8 @@ def test_unknown_key_lists_every_valid_key_in_one_line():
     with pytest.raises(ValueError) as info:
         TrainConfig.from_dict({"lrr": 0.1})
     message = str(info.value)
-    assert "\n" not in message and message.startswith("unknown config key 'lrr'; valid keys: ")
+    assert "\n" not in message
+    assert message.startswith("unknown config key 'lrr' (did you mean lr?); valid keys: ")
     for name in TrainConfig.fields():
         assert name in message
 
