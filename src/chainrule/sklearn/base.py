@@ -26,11 +26,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from chainrule import backend, ops, optim
+from chainrule import backend, nn, ops, optim
 from chainrule.data import ArrayDataset, DataLoader
 from chainrule.nn.mlp import MLP
 from chainrule.sklearn import lbfgs, persistence
-from chainrule.sklearn.convergence import SklearnAdamEpsilon, SklearnConvergence
+from chainrule.sklearn.convergence import SklearnAdamEpsilon, SklearnConvergence, SklearnL2
 from chainrule.sklearn.objective import make_loss, pack_targets
 from chainrule.sklearn.params import (
     ACTIVATIONS,
@@ -167,21 +167,21 @@ class BaseMLP(BaseEstimator):
             self.best_validation_score_ = None
 
     def _make_optimizer(self):
-        params = self._model.parameters()
+        # weights and biases in two groups: the weights' weight decay carries alpha's L2
+        # gradient (set per batch by SklearnL2) plus chainrule's weight_decay
+        params = nn.param_groups(self._model, self.weight_decay)
         if self.solver == "adam":
             return optim.Adam(
                 params,
                 lr=self.learning_rate_init,
                 betas=(self.beta_1, self.beta_2),
                 eps=self.epsilon,
-                weight_decay=self.weight_decay,
             )
         return optim.SGD(
             params,
             lr=self.learning_rate_init,
             momentum=self.momentum,
             nesterov=bool(self.nesterovs_momentum and self.momentum > 0),
-            weight_decay=self.weight_decay,
         )
 
     # ---- fitting --------------------------------------------------------------------
@@ -210,6 +210,8 @@ class BaseMLP(BaseEstimator):
             self.l1,
             weighted=sample_weight is not None,
             dtype=self._dtype,
+            l2_in_graph=self.solver == "lbfgs",
+            weight_decay=self.weight_decay,
         )
         if self.solver in STOCHASTIC_SOLVERS:
             self._fit_stochastic(X, y, targets, sample_weight, loss_fn, random_state, incremental)
@@ -287,6 +289,8 @@ class BaseMLP(BaseEstimator):
         )
         rules = SklearnConvergence(self, n_samples, validation, incremental)
         callbacks = [rules]
+        if self.alpha > 0 or self.weight_decay > 0:
+            callbacks.append(SklearnL2(self.alpha, self.weight_decay, sample_weight is not None))
         if self.solver == "adam":
             callbacks.append(SklearnAdamEpsilon(self.epsilon, self.beta_2))
         self.n_iter_ = 0

@@ -23,6 +23,7 @@ import functools
 import numpy as np
 
 from chainrule.optim import schedules
+from chainrule.sklearn.objective import batch_norm
 from chainrule.train.callbacks import Callback
 
 
@@ -175,3 +176,21 @@ class SklearnAdamEpsilon(Callback):
             state = optimizer.state.get(group["params"][0])
             t = (state["step"] if state else 0) + 1  # the step about to be taken
             group["eps"] = self.epsilon / (1.0 - self.beta_2**t) ** 0.5
+
+
+class SklearnL2(Callback):
+    """Apply the gradient of sklearn's L2 term, ``α·W / Σw``, as the optimizer's coupled
+    weight decay on the weight matrices: set before every step, since Σw (the batch's
+    size or weight sum) changes with the batch. ``weight_decay`` (chainrule's own
+    hyperparameter) is added on top."""
+
+    def __init__(self, alpha: float, weight_decay: float, weighted: bool):
+        self.alpha = alpha
+        self.weight_decay = weight_decay
+        self.weighted = weighted
+
+    def on_after_backward(self, trainer):
+        norm = batch_norm(trainer.last_batch[1], self.weighted)
+        for group in trainer.optimizer.param_groups:
+            if group["params"][0].ndim >= 2:  # the weights group of cr.nn.param_groups
+                group["weight_decay"] = self.alpha / norm + self.weight_decay

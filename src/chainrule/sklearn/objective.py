@@ -21,6 +21,14 @@ gradient (``delta = ŷ - y``, divided by n only) is the gradient of the *sum* ov
 outputs. chainrule optimizes that sum — the same gradient, so the same training
 trajectory — and reports the objective it optimizes (with one output they coincide).
 
+**Where the L2 term goes.** Its gradient ``α·W_l / Σw`` is exactly what coupled weight
+decay adds to a gradient, so for the stochastic solvers it is applied by the optimizer
+(``cr.nn.param_groups``: a weight group whose ``weight_decay`` is set to ``α / Σw`` before
+every step, by :class:`~chainrule.sklearn.convergence.SklearnL2`) and only its *value* is
+added to the loss here, as a constant: composed in the graph (a square, a sum and an add
+per matrix) it took a quarter of every training step on sklearn-sized batches. L-BFGS
+has no optimizer, so there the term is part of the graph (``cr.nn.l2_penalty``).
+
 The targets a loss function receives are what the DataLoader yields: int class indices
 (softmax) or a float matrix (n, n_outputs); with sample weights, a float matrix whose
 last column holds the weights (so one ``ArrayDataset`` carries both through shuffling).
@@ -31,35 +39,8 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule import nn, ops
-from chainrule.autograd import apply, defprimitive
-from chainrule.backend import xp
 from chainrule.nn import functional as F
 from chainrule.tensor import Tensor
-
-
-def _l2(*ws, scale):
-    total = 0.0
-    for w in ws:
-        flat = w.reshape(-1)
-        total += float(flat @ flat)  # one BLAS dot per matrix
-    return xp.asarray(0.5 * scale * total, dtype=ws[0].dtype)
-
-
-def _l2_vjp(i, F, g, ans, *ws, scale):
-    return g * scale * ws[i]  # ∂/∂W_i (scale/2 · Σ‖W‖²) = scale · W_i
-
-
-L2_PENALTY = defprimitive("sklearn_l2_penalty", _l2, _l2_vjp, variadic=True)
-
-
-def l2_penalty(weights, scale):
-    """``scale/2 · Σ_l ‖W_l‖²`` as one graph node (VJP ``g · scale · W_l``).
-
-    The same value and gradient as ``cr.nn.l2_penalty(model, scale)``, fused because
-    that one is composed of a square, a sum and an add per matrix: on sklearn-sized
-    batches (200 rows of digits) those nodes took a quarter of every training step.
-    """
-    return apply(L2_PENALTY, *weights, scale=float(scale))
 
 
 def _data_loss(kind: str, z: Tensor, target, weight):
@@ -93,13 +74,32 @@ def _data_loss(kind: str, z: Tensor, target, weight):
     return (per_row * weight).sum() * (1.0 / _total(weight))
 
 
+def batch_norm(targets, weighted: bool) -> float:
+    """The batch's divisor: Σw with sample weights (the targets' last column), else n."""
+    return _total(targets[:, -1]) if weighted else float(len(targets))
+
+
 def _total(weight) -> float:
     """Σ w over the batch; a batch whose rows all weigh 0 adds nothing (no 0/0)."""
     return float(weight.sum()) or 1.0
 
 
-def make_loss(model, kind: str, alpha: float, l1: float, weighted: bool, dtype):
-    """``loss_fn(z, targets) -> scalar Tensor``: the objective J above for one batch."""
+def half_squared_norm(weights) -> float:
+    """``1/2 · Σ_l ‖W_l‖²``, outside the graph (one BLAS dot per matrix)."""
+    total = 0.0
+    for w in weights:
+        flat = w.data.reshape(-1)
+        total += float(flat @ flat)
+    return 0.5 * total
+
+
+def make_loss(model, kind, alpha, l1, weighted, dtype, l2_in_graph=False, weight_decay=0.0):
+    """``loss_fn(z, targets) -> scalar Tensor``: the objective J above for one batch.
+
+    With ``l2_in_graph=False`` the L2 term contributes its value but no gradient: the
+    optimizer's weight decay supplies that (see the module docstring). With
+    ``l2_in_graph=True`` (L-BFGS, which has no optimizer) chainrule's ``weight_decay`` λ
+    joins the graph as ``λ/2 · Σ‖W‖²``, the term whose gradient coupled decay adds."""
     label_targets = kind == "softmax"
     weights = [lin.weight for lin in model.linears]  # biases are not penalized
 
@@ -112,8 +112,11 @@ def make_loss(model, kind: str, alpha: float, l1: float, weighted: bool, dtype):
                 targets = targets[:, 0].astype(np.int64)
         loss = _data_loss(kind, z, targets, weight)
         norm = _total(weight) if weighted else z.shape[0]
-        if alpha > 0:
-            loss = loss + l2_penalty(weights, alpha / norm)
+        if l2_in_graph:
+            if alpha > 0 or weight_decay > 0:
+                loss = loss + nn.l2_penalty(model, alpha / norm + weight_decay)
+        elif alpha > 0:
+            loss = loss + (alpha / norm) * half_squared_norm(weights)
         if l1 > 0:
             loss = loss + nn.l1_penalty(model, l1 / norm)
         return loss
