@@ -340,3 +340,16 @@ def test_clear_import_error_without_scikit_learn():
     # and the rest of chainrule does not need it
     code = "import sys; sys.modules['sklearn'] = None; import chainrule; import chainrule.train"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_l2_decay_follows_the_current_alpha_across_partial_fit(iris):
+    X, y = iris
+    est = small(alpha=3.0, batch_size=50)
+    est.partial_fit(X, y, classes=[0, 1, 2])
+    (weights_group,) = [g for g in est._optimizer.param_groups if g["params"][0].ndim == 2]
+    assert weights_group["weight_decay"] == pytest.approx(3.0 / 50)  # alpha / batch size
+    est.set_params(alpha=0.0, weight_decay=0.01)
+    est.partial_fit(X, y)
+    assert weights_group["weight_decay"] == pytest.approx(0.01)
+    (biases_group,) = [g for g in est._optimizer.param_groups if g["params"][0].ndim == 1]
+    assert biases_group["weight_decay"] == 0.0

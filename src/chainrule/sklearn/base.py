@@ -248,7 +248,7 @@ class BaseMLP(BaseEstimator):
         validation = None
         train_idx = np.arange(X.shape[0])
         if self.early_stopping:
-            # stratified like sklearn, except for multilabel targets
+            # stratified as in sklearn: only single-output (binary) classification
             stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
             train_idx, val_idx = train_test_split(
                 train_idx,
@@ -288,9 +288,9 @@ class BaseMLP(BaseEstimator):
             rng=seed,
         )
         rules = SklearnConvergence(self, n_samples, validation, incremental)
-        callbacks = [rules]
-        if self.alpha > 0 or self.weight_decay > 0:
-            callbacks.append(SklearnL2(self.alpha, self.weight_decay, sample_weight is not None))
+        # SklearnL2 runs even with alpha = weight_decay = 0: an optimizer kept by
+        # partial_fit or a warm start must not keep a previous call's decay
+        callbacks = [rules, SklearnL2(self.alpha, self.weight_decay, sample_weight is not None)]
         if self.solver == "adam":
             callbacks.append(SklearnAdamEpsilon(self.epsilon, self.beta_2))
         self.n_iter_ = 0
