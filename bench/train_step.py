@@ -76,18 +76,33 @@ def _rss_bytes():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _max_rss_bytes():
-    import resource
+def _reset_peak_rss():
+    """Restart the kernel's RSS high-water mark (VmHWM) from the current RSS."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass  # then the peak since exec is used: still this worker's own
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+def _peak_rss_bytes():
+    # VmHWM belongs to this process's address space (ru_maxrss would carry over the
+    # parent's peak through fork and exec)
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmHWM in /proc/self/status")
 
 
-def worker_memory(peer, size, steps=5):
+def worker_memory(peer, size, how="rss", steps=5):
     """Peak memory of building the model and optimizer and training ``steps`` steps.
 
-    tracemalloc (NumPy reports its buffers to it) gives the exact peak of the NumPy-based
-    peers; the RSS high-water mark above the RSS before the model existed is reported for
-    every peer (it includes allocator caches and libraries' workspaces).
+    ``how="traced"``: tracemalloc's peak (NumPy reports its buffers to it), exact for the
+    NumPy-based peers. ``how="rss"``: the RSS high-water mark above the RSS before the
+    model existed, for every peer (it includes allocator caches and libraries'
+    workspaces; measured in a process without tracemalloc, whose own records would
+    count).
     """
     layers, n = common.SIZES[size]
     x, y = common.batch(layers, n)
@@ -99,21 +114,23 @@ def worker_memory(peer, size, steps=5):
 
         jax.numpy.zeros(1).block_until_ready()
     else:
-        import chainrule  # noqa: F401
-    traced = peer in ("chainrule", "numpy")
-    if traced:
+        import chainrule
+        import chainrule.nn
+        import chainrule.optim  # noqa: F401
+    if how == "traced":
         import tracemalloc
 
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
+    _reset_peak_rss()
     rss0 = _rss_bytes()
     step = common.make_step(peer, layers, x, y, weights)
     for _ in range(steps):
         step()
-    out = {"rss_peak": max(0, _max_rss_bytes() - rss0)}
-    if traced:
-        out["traced_peak"] = tracemalloc.get_traced_memory()[1] - base
-    _reply(out)
+    if how == "traced":
+        _reply({"traced_peak": tracemalloc.get_traced_memory()[1] - base})
+    else:
+        _reply({"rss_peak": max(0, _peak_rss_bytes() - rss0)})
 
 
 def worker_overhead(repeat=20):
@@ -250,6 +267,7 @@ def environment(peers):
         "blas": common.blas_info(),
         "cpus": len(os.sched_getaffinity(0)),
         "cpu": platform.processor() or platform.machine(),
+        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if name in os.environ:
@@ -257,11 +275,11 @@ def environment(peers):
     if "torch" in peers:
         import torch
 
-        info["torch"] = f"{torch.__version__}, threads={common.blas_threads()}"
+        info["torch"] = torch.__version__
     if "jax" in peers:
         import jax
 
-        info["jax"] = f"{jax.__version__}, XLA CPU, {jax.device_count()} device(s)"
+        info["jax"] = f"{jax.__version__} (XLA CPU)"
     return info
 
 
@@ -298,7 +316,9 @@ def main(argv=None):
     peers = [p for p in peers if p not in missing]
     env = environment(peers)
     if args.threads:
-        env["threads"] = f"{args.threads} for every library (--threads)"
+        env["threads"] = f"{args.threads} for every library (--threads: BLAS, torch, XLA, optim)"
+    else:
+        env["threads"] = f"{common.blas_threads()} (NumPy's BLAS default; torch set to match)"
     results = {"environment": env, "steps": {}, "memory": {}}
     print("\n".join(f"{k}: {v}" for k, v in env.items()))
 
@@ -322,7 +342,9 @@ def main(argv=None):
         for size in args.sizes.split(","):
             results["memory"][size] = {}
             for p in peers:
-                m = one_shot("memory", p, size)
+                m = one_shot("memory", p, size, "rss")
+                if p in ("chainrule", "numpy"):
+                    m.update(one_shot("memory", p, size, "traced"))
                 results["memory"][size][p] = m
                 traced = f"{m['traced_peak'] / 2**20:.1f}" if "traced_peak" in m else "-"
                 rows.append([size, common.LABELS[p], traced, f"{m['rss_peak'] / 2**20:.1f}"])
@@ -371,6 +393,9 @@ def main(argv=None):
                     ["library", "s/epoch", "range", "samples/s", "time / chainrule", "test acc"],
                 )
             )
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nload average at the end: {load} (1, 5, 15 min; other work on the machine)")
+    results["load average at the end"] = load
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
