@@ -157,6 +157,16 @@ def test_load_state_dict_rejects_mismatched_groups():
         fresh.load_state_dict(sd)
 
 
+def test_load_state_dict_rejects_state_of_the_wrong_shape():
+    params, opt = make(optim.Adam, dict(lr=0.01))
+    run(params, opt, 1)
+    sd = opt.state_dict()
+    sd["state"][2]["exp_avg"] = np.zeros((3, 2))
+    _, fresh = make(optim.Adam, dict(lr=0.01))
+    with pytest.raises(ValueError, match=r"'exp_avg' of parameter 2 has shape \(3, 2\)"):
+        fresh.load_state_dict(sd)
+
+
 def test_load_state_dict_copies_and_casts_to_the_parameter_dtype():
     p64 = cr.nn.Parameter(np.ones(3))
     opt = optim.SGD([p64], lr=0.1, momentum=0.9)

@@ -352,6 +352,12 @@ class Optimizer:
                 )
                 for k, v in entry.items()
             }
+            for k, v in state[p].items():
+                if hasattr(v, "shape") and v.shape != p.data.shape:
+                    raise ValueError(
+                        f"{name}: loaded state {k!r} of parameter {key} has shape "
+                        f"{tuple(v.shape)}, the parameter has shape {p.data.shape}"
+                    )
         new_groups = []
         for saved, group in zip(saved_groups, self.param_groups):
             new = {}
@@ -362,6 +368,7 @@ class Optimizer:
                     v = tuple(v)
                 new[k] = copy.deepcopy(v)
             new["params"] = group["params"]
+            self._check_group(new)
             new_groups.append(new)
         self.state = state
         self.param_groups = new_groups
