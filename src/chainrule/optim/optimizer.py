@@ -368,6 +368,8 @@ class Optimizer:
                     v = tuple(v)
                 new[k] = copy.deepcopy(v)
             new["params"] = group["params"]
+            for k, v in self.defaults.items():  # options added since the dict was saved
+                new.setdefault(k, v)
             self._check_group(new)
             new_groups.append(new)
         self.state = state
