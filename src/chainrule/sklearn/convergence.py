@@ -1,6 +1,10 @@
-"""scikit-learn's stopping and learning-rate rules as one ``cr.train`` callback.
+"""scikit-learn's training rules as ``cr.train`` callbacks.
 
-After every epoch (sklearn's "iteration") the callback records the epoch loss and
+- :class:`SklearnConvergence`: stopping and learning-rate rules, after every epoch;
+- :class:`SklearnL2`: the L2 term's gradient as per-batch weight decay;
+- :class:`SklearnAdamEpsilon`: sklearn's placement of Adam's ε.
+
+After every epoch (sklearn's "iteration") SklearnConvergence records the epoch loss and
 applies sklearn's rules, in sklearn's order:
 
 1. ``loss_curve_`` gets the epoch's mean objective; ``t_`` grows by the rows seen.
