@@ -347,3 +347,13 @@ def test_sampling_follows_the_global_step_across_a_resume():
         sampled.append(mon._sampling)
         mon._uninstall()
     assert [40 + k for k, s in enumerate(sampled) if s] == [50, 75]
+
+
+def test_preactivation_std_survives_a_large_mean():
+    from chainrule.diagnostics.layer_stats import preactivation_stats
+
+    rng = np.random.default_rng(0)
+    a = (1e4 + 0.01 * rng.standard_normal((64, 32))).astype(np.float32)
+    stats, _ = preactivation_stats(a, "tanh")
+    assert stats["preact_std"] == pytest.approx(a.astype(np.float64).std(), rel=1e-3)
+    assert stats["saturated"] == 1.0

@@ -47,20 +47,15 @@ def diagnose(run, metrics=None, config=None) -> Report:
         data = from_records(run, _rows(metrics), config)
     else:
         data = load_run(run)
-    findings = []
-    for check in CHECKS:
-        findings.extend(check(data))
+    findings = run_checks(data)
     if not any(f.severity in ("error", "warning") for f in findings):
         findings.append(_healthy(data))
     return Report(findings, summary=_summary(data), run_dir=data.run_dir)
 
 
 def _rows(metrics):
-    """Per-epoch dicts from a History, a list of dicts, or None."""
-    if metrics is None:
-        return []
-    rows = getattr(metrics, "records", None) or getattr(metrics, "rows", None) or metrics
-    return [dict(r) for r in rows]
+    """Per-epoch dicts from a ``History`` (iterable of dicts), a list of dicts, or None."""
+    return [] if metrics is None else [dict(r) for r in metrics]
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -597,7 +592,8 @@ def _series_text(vals, n=8):
     return f"{head}, …, {tail}"
 
 
-def _gradient_checks(data):
+def run_checks(data):
+    """Every check, in order; the plateau check is told whether a flow problem was found."""
     found = []
     for check in (
         check_non_finite,
@@ -615,9 +611,6 @@ def _gradient_checks(data):
     found.extend(check_plateau(data, flow))
     found.extend(check_overfitting(data))
     return found
-
-
-CHECKS = (_gradient_checks,)
 
 
 def _healthy(data):
