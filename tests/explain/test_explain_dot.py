@@ -70,7 +70,10 @@ def test_graphviz_parses_the_dot(name, tmp_path):
 
 
 def test_render_without_graphviz(monkeypatch, tmp_path):
-    monkeypatch.setattr("chainrule.explain.dot.dot_program", lambda: None)
+    # cr.explain is the function, so reach the module through sys.modules, not by path
+    import sys
+
+    monkeypatch.setattr(sys.modules["chainrule.explain.dot"], "dot_program", lambda: None)
     expl = explain_expression("x*y", "x=1,y=2")
     with pytest.raises(GraphvizNotFoundError) as info:
         expl.render(tmp_path / "g.svg")
