@@ -29,6 +29,7 @@ a_k (no extra graph), and the statistics run on raw arrays.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 
@@ -183,7 +184,8 @@ class GradientFlowMonitor(_CallbackBase):
 
     def on_batch_end(self, trainer, step, logs=None):
         # one finiteness test per step, so a NaN between samples is not missed
-        if not self._seen_nonfinite and logs and "loss" in logs and not np.isfinite(logs["loss"]):
+        loss = logs.get("loss") if logs and not self._seen_nonfinite else None
+        if loss is not None and not math.isfinite(float(loss)):
             self._seen_nonfinite = True
             self._emit(
                 {
@@ -191,7 +193,7 @@ class GradientFlowMonitor(_CallbackBase):
                     "kind": "non-finite-loss",
                     "step": int(step),
                     "epoch": getattr(trainer, "epoch", None),
-                    "value": str(float(logs["loss"])),
+                    "value": str(float(loss)),
                 }
             )
         if self._pending is None:
