@@ -111,11 +111,15 @@ def test_resume_into_a_different_architecture_names_the_mismatch(tmp_path, digit
         _run(tmp_path, "c", digits, layers=[24, 8], resume=ckpt)
 
 
-def test_resume_with_another_optimizer_or_batch_size_is_refused(tmp_path, digits):
+def test_resume_with_another_batch_size_or_schedule_length_is_refused(tmp_path, digits):
     _run(tmp_path, "a", digits, epochs=1)
     ckpt = str(tmp_path / "a" / "last.ckpt.npz")
     with pytest.raises(ValueError, match="batch_size=64"):
-        _run(tmp_path, "b", digits, batch_size=32, resume=ckpt)
+        _run(tmp_path, "b", digits, epochs=1, batch_size=32, resume=ckpt)
+    with pytest.raises(ValueError, match="cosine schedule was planned for 1 epochs, not 3"):
+        _run(tmp_path, "c", digits, epochs=3, resume=ckpt)
+    extended = _run(tmp_path, "d", digits, epochs=3, schedule="constant", resume=ckpt)
+    assert extended["epochs"] == 3  # a constant lr can be extended
 
 
 def test_a_corrupted_checkpoint_leaves_the_model_untouched(tmp_path, digits):

@@ -339,30 +339,35 @@ def _json_safe(value):
 
 
 class MetricsLogger(Callback):
-    """Write one JSON line per epoch (the History entry) to ``path``.
+    """Keep ``path`` holding one JSON line per finished epoch (the History entries).
 
-    On a resumed run the file is rewritten from the restored history first, so it never
-    holds epochs that the checkpoint did not (a run killed after logging, before saving).
+    The file is rewritten atomically after every epoch (it is small), so a run killed at
+    any moment leaves whole lines only; on a resumed run it starts from the restored
+    history, so it never holds epochs the checkpoint does not.
     """
 
     def __init__(self, path):
         self.path = os.fspath(path)
+        self._lines = []
 
     def on_train_begin(self, trainer):
-        from chainrule.checkpoint import atomic_write
-
-        lines = "".join(self._line(e) for e in trainer.history)
-        folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
-        atomic_write(self.path, lambda f: f.write(lines.encode()))
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self._lines = [self._line(e) for e in trainer.history]
+        self._write()
 
     @staticmethod
     def _line(logs) -> str:
         return json.dumps({k: _json_safe(v) for k, v in logs.items()}) + "\n"
 
+    def _write(self):
+        from chainrule.checkpoint import atomic_write
+
+        text = "".join(self._lines).encode()
+        atomic_write(self.path, lambda f: f.write(text))
+
     def on_epoch_end(self, trainer, epoch, logs):
-        with open(self.path, "a") as f:
-            f.write(self._line(logs))
+        self._lines.append(self._line(logs))
+        self._write()
 
 
 def _fmt_pct(x):

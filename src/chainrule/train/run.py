@@ -331,7 +331,8 @@ def thread_limit(threads, log):
     from chainrule import optim
 
     before = optim.get_num_threads()
-    optim.set_num_threads(threads)
+    if before != threads:  # setting it restarts the optimizer's thread pool
+        optim.set_num_threads(threads)
     try:
         try:
             from threadpoolctl import threadpool_limits
@@ -346,7 +347,8 @@ def thread_limit(threads, log):
         with threadpool_limits(limits=threads, user_api="blas"):
             yield
     finally:
-        optim.set_num_threads(before)
+        if optim.get_num_threads() != before:
+            optim.set_num_threads(before)
 
 
 def run_training(
@@ -399,10 +401,11 @@ def run_training(
     if state is not None:  # refuse a checkpoint of another model before anything is written
         from chainrule.train.state import check_training_state
 
+        where = resume if isinstance(resume, (str, os.PathLike)) else "checkpoint"
         try:
             check_training_state(state, model, optimizer)
+            _check_schedule_length(state, config)
         except ValueError as e:
-            where = resume if isinstance(resume, (str, os.PathLike)) else "checkpoint"
             raise ValueError(f"cannot resume from {where}: {e}") from None
 
     run_dir = config.out
@@ -449,6 +452,20 @@ def run_training(
                 log(note)
     results["history"] = history.to_list()
     return results
+
+
+def _check_schedule_length(state: dict, config: TrainConfig) -> None:
+    """A schedule planned over the whole run cannot be stretched half way through."""
+    saved = (state.get("extra") or {}).get("config") or {}
+    if config.schedule in ("cosine", "onecycle") and saved.get("epochs") not in (
+        None,
+        config.epochs,
+    ):
+        raise ValueError(
+            f"its {config.schedule} schedule was planned for {saved['epochs']} epochs, not "
+            f"{config.epochs}; to train longer start a new run (e.g. --config "
+            "RUN/config.toml --epochs N --out NEW)"
+        )
 
 
 def resolved(config: TrainConfig) -> TrainConfig:
