@@ -54,10 +54,6 @@ def _matrix(data, key, transform=None):
     return out
 
 
-def _log10(v):
-    return math.log10(v) if v > 0 else np.nan
-
-
 def _layer_ticks(ax, data):
     n = len(data.layers)
     ax.set_yticks(range(n))
@@ -75,21 +71,35 @@ def _step_ticks(ax, data):
     ax.set_xlabel("step")
 
 
+def _log_heatmap(fig, ax, data, key, title):
+    """imshow of log10 ``key``; exact zeros in red (log10 0 = -inf), unmeasured in gray."""
+    raw = _matrix(data, key)
+    zero = raw == 0
+    m = np.where(raw > 0, np.log10(np.where(raw > 0, raw, 1.0)), np.nan)
+    cmap = _colormap("viridis")
+    im = ax.imshow(m, aspect="auto", origin="lower", cmap=cmap, interpolation="nearest")
+    if zero.any():
+        overlay = np.zeros(zero.shape + (4,))
+        overlay[zero] = (0.85, 0.1, 0.1, 1.0)
+        ax.imshow(overlay, aspect="auto", origin="lower", interpolation="nearest")
+        title += "\n(red: exactly 0)"
+    if np.isfinite(m).any():
+        fig.colorbar(im, ax=ax)
+    ax.set_title(title, fontsize=9)
+    _layer_ticks(ax, data)
+    _step_ticks(ax, data)
+
+
+def _colormap(name):
+    from matplotlib import colormaps
+
+    return colormaps[name].with_extremes(bad="#dddddd")  # gray: not measured / not finite
+
+
 def plot_gradient_flow(data, path, Figure, Canvas):
     fig = Figure(figsize=(9, 3.8))
-    for col, (key, title) in enumerate(
-        (
-            ("grad_norm", "log10 ‖∂L/∂W‖"),
-            ("update_ratio", "log10 ‖ΔW‖/‖W‖ per step"),
-        )
-    ):
-        ax = fig.add_subplot(1, 2, col + 1)
-        m = _matrix(data, key, _log10)
-        im = ax.imshow(m, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
-        fig.colorbar(im, ax=ax)
-        ax.set_title(title, fontsize=9)
-        _layer_ticks(ax, data)
-        _step_ticks(ax, data)
+    _log_heatmap(fig, fig.add_subplot(1, 2, 1), data, "grad_norm", "log10 ‖∂L/∂W‖")
+    _log_heatmap(fig, fig.add_subplot(1, 2, 2), data, "update_ratio", "log10 ‖ΔW‖/‖W‖ per step")
     fig.suptitle("gradient flow by layer and step", fontsize=10)
     fig.tight_layout()
     return _save(fig, Canvas, path)
@@ -102,12 +112,18 @@ def plot_saturation(data, path, Figure, Canvas):
     fig = Figure(figsize=(6.5, 3.8))
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(
-        m, aspect="auto", origin="lower", cmap="magma", vmin=0, vmax=1, interpolation="nearest"
+        m,
+        aspect="auto",
+        origin="lower",
+        cmap=_colormap("magma"),
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
     )
     fig.colorbar(im, ax=ax)
     ax.set_title(
         "fraction of units passing no gradient\n(sigmoid/tanh: saturated outputs; ReLU: "
-        "dead units; blank: n/a)",
+        "dead units; gray: n/a)",
         fontsize=9,
     )
     _layer_ticks(ax, data)
