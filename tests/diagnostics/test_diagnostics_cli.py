@@ -187,3 +187,79 @@ def test_gradcheck_cli_float32_warns_and_uses_float64(capsys):
 def test_gradcheck_cli_bad_layers(capsys):
     assert main(["gradcheck", "--layers", "4"]) == 2
     assert "need at least an input and an output size" in capsys.readouterr().err
+
+
+def test_train_with_monitor_then_diagnose_end_to_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            "--data",
+            "digits",
+            "--layers",
+            "16",
+            "--epochs",
+            "2",
+            "--monitor",
+            "5",
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-plots",
+        ]
+    )
+    assert code == 0
+    capsys.readouterr()
+    assert main(["diagnose", str(out), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["healthy"] and "config: optimizer sgd" in d["summary"]
+
+
+def test_train_detect_anomaly_names_the_op_in_one_line(tmp_path, capsys):
+    with np.errstate(all="ignore"):
+        code = main(
+            [
+                "train",
+                "--data",
+                "digits",
+                "--layers",
+                "16",
+                "--epochs",
+                "1",
+                "--lr",
+                "1e30",
+                "--schedule",
+                "constant",
+                "--detect-anomaly",
+                "--out",
+                str(tmp_path / "r"),
+                "--quiet",
+                "--no-plots",
+            ]
+        )
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2
+    assert err.startswith("chainrule train: error: detect_anomaly: 'linear' produced")
+    assert "linear.py:" in err  # under the CLI the layer's forward is named
+
+
+def test_diagnose_in_memory_with_fit_history():
+    from chainrule.diagnostics import diagnose
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    cr.manual_seed(0)
+    model = cr.nn.MLP([4, 8, 2], activation="tanh", init="xavier")
+    mon = GradientFlowMonitor(every=2)
+    history = fit(
+        model,
+        cr.nn.functional.cross_entropy,
+        cr.optim.SGD(model.parameters(), lr=0.1),
+        (X, y),
+        4,
+        batch_size=16,
+        callbacks=[mon],
+    )
+    rep = diagnose(mon, metrics=history)
+    assert rep.run_dir is None and "4 epochs of metrics" in rep.summary
