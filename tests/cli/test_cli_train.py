@@ -252,3 +252,13 @@ def test_help_reads_like_documentation():
         ).stdout.count("train")
         >= 1
     )
+
+
+def test_monitor_and_detect_anomaly_flags(tmp_path):
+    pytest.importorskip("chainrule.diagnostics.monitor")
+    result = chainrule(
+        "train", *TINY, "--monitor", "5", "--detect-anomaly", "--out", tmp_path / "r"
+    )
+    assert result.returncode == 0, result.stderr
+    records = (tmp_path / "r" / "monitor.jsonl").read_text().splitlines()
+    assert records and json.loads(records[0])
