@@ -8,7 +8,6 @@ The same run from the command line is just ``chainrule train``; this shows the p
 import sys
 
 import chainrule as cr
-from chainrule.checkpoint import load
 from chainrule.data import ArrayDataset, DataLoader, Standardizer, load_dataset, train_val_split
 from chainrule.train import EarlyStopping, ModelCheckpoint, ProgressBar, evaluate, fit
 
@@ -48,7 +47,7 @@ print(
 )
 
 # the checkpoint holds the whole training state; the weights load into a fresh model
-state = load(f"{run_dir}/best.ckpt.npz")  # also exported as cr.load
+state = cr.load(f"{run_dir}/best.ckpt.npz")
 fresh = cr.nn.MLP([64, 256, 128, 10], activation="relu", dropout=0.2)
 fresh.load_state_dict(state["model"])
 print(
