@@ -23,8 +23,9 @@ def register(subparsers):
         description="Read a run folder written by 'chainrule train --monitor N' and report "
         "vanishing/exploding gradients, saturation, dead units, unbroken symmetry, NaNs, "
         "a learning rate too high or too low, and overfitting — or that it looks healthy.",
-        epilog="example: chainrule train --layers 64,64 --monitor 10 --out runs/a && "
-        "chainrule diagnose runs/a --html",
+        epilog="exit status: 0 no error found (warnings allowed), 1 an error-level finding, "
+        "2 the run folder cannot be read. example: chainrule train --layers 64,64 --monitor 10 "
+        "--out runs/a && chainrule diagnose runs/a --html",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder")
     p.add_argument("--plot", action="store_true", help="save PNG plots in the run folder")
@@ -43,15 +44,20 @@ def register(subparsers):
         help="check an MLP's backprop gradients against finite differences",
         description="Build an MLP, compute the loss on a few random examples and compare "
         "every parameter's gradient with central finite differences in float64.",
-        epilog="example: chainrule gradcheck --layers 4,5,3 --activation tanh "
-        "--loss cross-entropy --examples 3",
+        epilog="exit status 1 when a gradient is wrong (relative error > 1e-2). example: "
+        "chainrule gradcheck --layers 4,5,3 --activation tanh --loss cross-entropy --examples 3",
     )
     g.add_argument(
         "--layers", default="4,5,3", metavar="N,N,...", help="all layer sizes, input to output"
     )
     g.add_argument("--activation", default="tanh", help="hidden activation (relu, tanh, ...)")
     g.add_argument("--init", default="xavier", help="weight initialization (MLP init names)")
-    g.add_argument("--loss", default="cross-entropy", choices=("cross-entropy", "mse"))
+    g.add_argument(
+        "--loss",
+        default="cross-entropy",
+        choices=("cross-entropy", "mse"),
+        help="softmax cross-entropy on integer labels, or mean squared error on random targets",
+    )
     g.add_argument("--examples", type=int, default=3, metavar="N", help="random examples")
     g.add_argument(
         "--dtype",

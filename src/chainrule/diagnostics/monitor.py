@@ -125,7 +125,7 @@ class GradientFlowMonitor(_CallbackBase):
 
     def on_batch_begin(self, trainer, step):
         # sample by the global step, so a resumed run keeps the same sampling phase
-        n = step if isinstance(step, int) else self._batches
+        n = int(step) if isinstance(step, (int, np.integer)) else self._batches
         self._sampling = n % self.every == 0
         self._batches += 1
         if self._sampling:
