@@ -53,6 +53,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `chainrule ... | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
     except (ValueError, OSError) as e:
         if args.debug:
             raise
