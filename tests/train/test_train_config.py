@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from chainrule.train.config import TrainConfig, read_toml, to_toml
@@ -107,3 +108,14 @@ def test_toml_sections_are_flattened_and_bad_toml_is_one_error(tmp_path):
     path.write_text("layers = [8\n")
     with pytest.raises(ValueError, match="invalid TOML"):
         read_toml(path)
+
+
+def test_lecture_warning_inits_are_accepted_and_build_what_they_say():
+    from chainrule.train import TrainConfig, build_model
+
+    for init, expected in (("zeros", 0.0), ("constant:0.3", 0.3)):
+        config = TrainConfig.from_dict({"init": init, "layers": [5]})
+        assert config.init == init
+        model = build_model(config, n_features=4, n_outputs=3)
+        first = model.linears[0].weight.numpy()
+        assert (first == np.float32(expected)).all()

@@ -23,7 +23,8 @@ import math
 from dataclasses import dataclass, field
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", "identity")
-# "normal" and "uniform" take a scale after a colon: "normal:0.01"
+# "normal", "uniform" and "constant" take a scale after a colon: "normal:0.01";
+# "zeros" and "constant" are there to show the lecture's warnings (they do not train)
 INITS = (
     "he",
     "he_uniform",
@@ -34,6 +35,8 @@ INITS = (
     "normal",
     "uniform",
     "default",
+    "zeros",
+    "constant",
 )
 LOSSES = ("cross-entropy", "mse")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
@@ -432,7 +435,7 @@ def convert(f: dataclasses.Field, value, what: str):
                 float(scale)
             except ValueError:
                 raise ValueError(f"{what}: bad scale in {value!r} (e.g. normal:0.01)") from None
-            if head in ("normal", "uniform"):
+            if head in ("normal", "uniform", "constant"):
                 return out
         if out not in choices:
             raise ValueError(f"{what}: invalid choice {value!r}; choose from: {', '.join(choices)}")
