@@ -392,7 +392,8 @@ def format_epoch(logs: dict, epochs: int) -> str:
     if logs.get("val_accuracy") is not None:
         parts.append(f"val_acc {_fmt_pct(logs['val_accuracy'])}")
     parts.append(f"lr {logs['lr']:.3g}")
-    parts.append(f"{logs['seconds']:.1f}s")
+    seconds = logs["seconds"]  # fast epochs (digits: ~40 ms) would all read "0.0s"
+    parts.append(f"{seconds:.1f}s" if seconds >= 1 else f"{seconds * 1000:.0f}ms")
     return "  ".join(parts)
 
 
