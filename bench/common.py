@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import statistics
-import time
 
 import numpy as np
 
@@ -405,32 +404,6 @@ def make_step(name, layers, x, y, weights=None):
 
 
 # ---------------------------------------------------------------- timing
-def inner_steps(layers, n):
-    """Steps per timed sample: enough that one sample takes a few milliseconds."""
-    macs = n * sum(a * b for a, b in itertools.pairwise(layers))
-    return max(1, min(200, int(2e7 // (3 * macs))))
-
-
-def interleaved(steps: dict, rounds: int, inner: int, warmup: int = 3):
-    """Median seconds per step for each named step function, sampled A B C A B C ...
-
-    Interleaving spreads the noise of a shared machine evenly over the peers. Returns
-    ``{name: [seconds per step for each round]}``.
-    """
-    for fn in steps.values():
-        for _ in range(warmup):
-            fn()
-    samples = {name: [] for name in steps}
-    clock = time.perf_counter
-    for _ in range(rounds):
-        for name, fn in steps.items():
-            t0 = clock()
-            for _ in range(inner):
-                fn()
-            samples[name].append((clock() - t0) / inner)
-    return samples
-
-
 def spread(xs):
     """Median and the interquartile range relative to it (a robust noise figure)."""
     med = statistics.median(xs)

@@ -57,9 +57,12 @@ def worker_step(peer, size):
     layers, n = common.SIZES[size]
     x, y = common.batch(layers, n)
     step = common.make_step(peer, layers, x, y)
+    times = []
     for _ in range(5):
+        t0 = time.perf_counter()
         step()
-    _reply({"ready": True})
+        times.append(time.perf_counter() - t0)
+    _reply({"ready": True, "t": statistics.median(times)})
     for line in sys.stdin:
         cmd = line.split()
         if cmd[0] != "run":
@@ -234,17 +237,22 @@ class Worker:
         self.proc.wait()
 
 
+SAMPLE_SECONDS = 0.003  # one timed sample: this long for every peer (at least one step)
+
+
 def measure_steps(size, peers, rounds):
-    layers, n = common.SIZES[size]
-    inner = common.inner_steps(layers, n)
+    """``{peer: [seconds per step, one per round]}``, sampled in turn A B C D A B ...
+
+    Every peer's sample lasts about the same wall time (``SAMPLE_SECONDS``), so on a
+    busy machine each is equally likely to be interrupted by another process.
+    """
     workers = {p: Worker("step", p, size) for p in peers}
     try:
-        for w in workers.values():
-            w.ask()  # ready
+        inner = {p: max(1, round(SAMPLE_SECONDS / w.ask()["t"])) for p, w in workers.items()}
         samples = {p: [] for p in peers}
         for _ in range(rounds):
             for p, w in workers.items():
-                samples[p].append(w.ask(f"run {inner}")["t"])
+                samples[p].append(w.ask(f"run {inner[p]}")["t"])
                 time.sleep(0.005)  # let the previous peer's spinning threads go idle
     finally:
         for w in workers.values():
@@ -327,15 +335,19 @@ def main(argv=None):
         samples = measure_steps(size, peers, args.rounds)
         results["steps"][size] = samples
         base = statistics.median(samples["chainrule"]) if "chainrule" in samples else None
+        best = min(samples["chainrule"]) if "chainrule" in samples else None
         rows = []
         for p in peers:
             med, iqr = common.spread(samples[p])
+            low = min(samples[p])
             ratio = f"{med / base:.2f}" if base else "-"
-            row = [common.LABELS[p], f"{med * 1e3:.3f}", f"±{iqr * 100:.0f}%", f"{n / med:,.0f}"]
-            rows.append([*row, ratio])
+            ratio_min = f"{low / best:.2f}" if best else "-"
+            row = [common.LABELS[p], f"{med * 1e3:.3f}", f"±{iqr * 100:.0f}%", f"{low * 1e3:.3f}"]
+            rows.append([*row, f"{n / med:,.0f}", ratio, ratio_min])
         shape = "-".join(map(str, layers))
-        print(f"\n{size}: {shape}, batch {n}, one step (median of {args.rounds})")
-        print(fmt_table(rows, ["library", "ms/step", "IQR", "samples/s", "time / chainrule"]))
+        print(f"\n{size}: {shape}, batch {n}, one step ({args.rounds} samples)")
+        header = ["library", "median ms", "IQR", "min ms", "samples/s", "median / cr", "min / cr"]
+        print(fmt_table(rows, header))
 
     if not args.no_memory:
         rows = []

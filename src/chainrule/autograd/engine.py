@@ -157,7 +157,7 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, input
             for i, p in enumerate(parents):
                 if not p.requires_grad:
                     continue
-                gi = vjps[i](F, g, ans, *args, **params)
+                gi = vjps[i](F, g, ans, *args, **params) if params else vjps[i](F, g, ans, *args)
                 pd = p.data
                 if gi.shape != pd.shape or gi.dtype != pd.dtype:
                     _bad_gradient(prim, i, gi, p)
@@ -201,7 +201,8 @@ def _accumulate(t, g, create_graph, handed_out):
         return
     # own the array: a view (reshape/broadcast) or an array already given to another
     # tensor (add distributes one g to both inputs) would let in-place edits leak across
-    if id(g) in handed_out or not g.flags.owndata or not g.flags.writeable:
+    flags = g.flags  # a new flags object per access: read it once
+    if id(g) in handed_out or not (flags.owndata and flags.writeable):
         g = g.copy()
     handed_out.add(id(g))
     t.grad = Tensor(g)
