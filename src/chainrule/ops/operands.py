@@ -110,6 +110,11 @@ def binary_lift(x, y):
 
 def binary_operands(name, x, y):
     """Lift ``x`` and ``y`` to Tensors and align them when shapes or dtypes differ."""
+    # the commonest mixed case first: a float Tensor with a Python float (``y * 0.9``)
+    if type(y) is float and type(x) is Tensor and x.data.dtype.kind == "f":
+        return x, constant(y, x.data.dtype)
+    if type(x) is float and type(y) is Tensor and y.data.dtype.kind == "f":
+        return constant(x, y.data.dtype), y
     x, y = binary_lift(x, y)
     xd, yd = x.data, y.data
     if xd.dtype == yd.dtype and (
