@@ -151,6 +151,8 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, input
                 ans, args = t, parents
             elif len(parents) == 1:
                 ans, args = t.data, (parents[0].data,)
+            elif len(parents) == 2:
+                ans, args = t.data, (parents[0].data, parents[1].data)
             else:
                 ans, args = t.data, [p.data for p in parents]
             vjps = prim.vjps
