@@ -380,7 +380,8 @@ def main(argv=None):
                 for p in epoch_peers:
                     runs[p].append(one_shot("epoch", p, args.data_dir))
             results["epoch"] = runs
-            base = statistics.median(r["seconds"] for r in runs["chainrule"])
+            cr_runs = runs.get("chainrule")
+            base = statistics.median(r["seconds"] for r in cr_runs) if cr_runs else None
             rows = []
             for p, rs in runs.items():
                 secs = [r["seconds"] for r in rs]
@@ -391,7 +392,7 @@ def main(argv=None):
                         f"{med:.2f}",
                         f"{min(secs):.2f}-{max(secs):.2f}",
                         f"{60000 / med:,.0f}",
-                        f"{med / base:.2f}",
+                        f"{med / base:.2f}" if base else "-",
                         f"{rs[-1]['accuracy']:.4f}",
                     ]
                 )
