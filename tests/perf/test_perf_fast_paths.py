@@ -153,3 +153,18 @@ def test_second_backward_through_a_freed_graph_is_an_error():
     with pytest.raises(cr.errors.GraphError, match="second time"):
         y.backward()
     assert x.grad.data[0] == 2.0  # unchanged by the failed call
+
+
+def test_unit_seed_is_never_shared_with_the_caller():
+    x = cr.tensor(2.0, requires_grad=True)
+    y = x * x
+    (g1,) = cr.grad(y, y, retain_graph=True)
+    g1.data[...] = 7.0  # the caller owns its gradient array
+    (g2,) = cr.grad(y, y)
+    assert g2.data == 1.0 and g1.data is not g2.data
+    leaf = cr.tensor(3.0, requires_grad=True)
+    leaf.backward()
+    leaf.grad.data[...] = 0.0
+    z = cr.tensor(1.5, requires_grad=True)
+    (z * 2.0).backward()
+    assert z.grad.data == 2.0

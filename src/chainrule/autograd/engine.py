@@ -132,6 +132,8 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, input
             if t._hooks:
                 g = _run_hooks(t, g, create_graph)
             if wanted is not None and key in wanted:
+                if not create_graph and not g.flags.writeable:
+                    g = g.copy()  # the shared unit seed: hand the caller its own array
                 found[wanted[key]] = g if create_graph else Tensor(g)
             prim = t._op
             if prim is None or t._retains_grad:
