@@ -185,6 +185,8 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, input
 
 
 def _run_hooks(t, g, create_graph):
+    if not create_graph and not g.flags.writeable:
+        g = g.copy()  # hooks may edit their gradient in place; never the shared seed
     for hook in list(t._hooks):
         out = hook(g if create_graph else Tensor(g))
         if out is not None:
