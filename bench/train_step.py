@@ -238,6 +238,10 @@ class Worker:
 
 
 SAMPLE_SECONDS = 0.003  # one timed sample: this long for every peer (at least one step)
+# Pause between samples: after a parallel region, OpenBLAS's and OpenMP's worker threads
+# keep spinning for a while (OpenBLAS: up to ~0.1 s); on 2 cores they would steal the
+# next peer's CPU.
+SETTLE_SECONDS = 0.2
 
 
 def measure_steps(size, peers, rounds):
@@ -253,7 +257,7 @@ def measure_steps(size, peers, rounds):
         for _ in range(rounds):
             for p, w in workers.items():
                 samples[p].append(w.ask(f"run {inner[p]}")["t"])
-                time.sleep(0.005)  # let the previous peer's spinning threads go idle
+                time.sleep(SETTLE_SECONDS)
     finally:
         for w in workers.values():
             w.close()
