@@ -185,3 +185,21 @@ def test_threaded_step_works_in_a_forked_child(threads):
     proc.join(60)
     assert proc.exitcode == 0
     np.testing.assert_array_equal(p.data[-3:], [0.5, 0.5, 0.5])  # the parent is untouched
+
+
+def test_default_thread_count_follows_omp_num_threads_and_core_count(monkeypatch):
+    from chainrule.optim import optimizer as opt_module
+
+    monkeypatch.setattr(opt_module, "_num_threads", None)
+    monkeypatch.setattr(opt_module.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert opt_module.get_num_threads() == 1  # 2 cores: one thread beside BLAS's
+    monkeypatch.setattr(opt_module, "_num_threads", None)
+    monkeypatch.setattr(
+        opt_module.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False
+    )
+    assert opt_module.get_num_threads() == 4
+    monkeypatch.setattr(opt_module, "_num_threads", None)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert opt_module.get_num_threads() == 3
+    monkeypatch.setattr(opt_module, "_num_threads", None)
