@@ -1,9 +1,10 @@
 """chainrule.sklearn against scikit-learn's own MLP, in float64.
 
 Both start from the same weights (chainrule draws sklearn's Glorot-uniform init from the
-same random_state, in the same order); with ``shuffle=False`` the minibatches are the
-same too, so SGD must follow sklearn's trajectory to rounding, epoch by epoch: the loss
-definitions, the L2 scaling, the stopping and learning-rate rules are all compared.
+same random_state, in the same order) and see the same minibatches (sklearn's shuffle,
+from the same random_state, or none with ``shuffle=False``), so training must follow
+sklearn's trajectory to rounding, epoch by epoch: the loss definitions, the L2 scaling,
+the optimizers, the stopping and learning-rate rules are all compared.
 """
 
 import numpy as np
@@ -238,3 +239,35 @@ def test_convergence_warning_when_max_iter_reached(iris):
         MLPClassifier(max_iter=3, random_state=0).fit(X, y)
     with pytest.warns(ConvergenceWarning, match="lbfgs failed to converge"):
         MLPClassifier(solver="lbfgs", max_iter=2, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(solver="sgd", learning_rate_init=0.05, batch_size=32),
+        dict(solver="adam", batch_size=40),
+        dict(
+            solver="sgd",
+            batch_size=20,
+            early_stopping=True,
+            n_iter_no_change=3,
+            learning_rate_init=0.1,
+            max_iter=200,
+        ),
+    ],
+)
+def test_shuffled_fits_follow_sklearn_exactly(iris, params):
+    # the same random_state gives sklearn's minibatch order, not just its initial weights
+    X, y = iris
+    params = {"max_iter": 25, **params}
+    a, b = both(MLPClassifier, sk.MLPClassifier, X, y, shuffle=True, **params)
+    assert a.n_iter_ == b.n_iter_
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-10)
+    assert_same_weights(a, b)
+    # and partial_fit shuffles as sklearn's does, call after call
+    a = MLPClassifier(dtype="float64", random_state=5, batch_size=30)
+    b = sk.MLPClassifier(random_state=5, batch_size=30)
+    for _ in range(3):
+        a.partial_fit(X, y, classes=[0, 1, 2])
+        b.partial_fit(X, y, classes=[0, 1, 2])
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-10)

@@ -38,6 +38,7 @@ from chainrule.sklearn.params import (
     check_params,
     hidden_sizes,
 )
+from chainrule.sklearn.shuffling import SklearnShuffle
 from chainrule.tensor import Tensor
 from chainrule.train import fit as train_fit
 from chainrule.train import predict as train_predict
@@ -280,17 +281,17 @@ class BaseMLP(BaseEstimator):
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
-        seed = random_state.randint(np.iinfo(np.int32).max)
-        loader = DataLoader(
-            ArrayDataset(X, pack_targets(targets, sample_weight, self._dtype)),
-            batch_size=batch_size,
-            shuffle=self.shuffle,
-            rng=seed,
-        )
+        # dropout's seed comes from a copy of random_state: drawing from random_state
+        # itself would shift the shuffles below off sklearn's
+        seed = copy.deepcopy(random_state).randint(np.iinfo(np.int32).max)
+        dataset = ArrayDataset(X, pack_targets(targets, sample_weight, self._dtype))
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, rng=seed)
         rules = SklearnConvergence(self, n_samples, validation, incremental)
         # SklearnL2 runs even with alpha = weight_decay = 0: an optimizer kept by
         # partial_fit or a warm start must not keep a previous call's decay
         callbacks = [rules, SklearnL2(self.alpha, self.weight_decay, sample_weight is not None)]
+        if self.shuffle:
+            callbacks.append(SklearnShuffle(dataset, random_state))
         if self.solver == "adam":
             callbacks.append(SklearnAdamEpsilon(self.epsilon, self.beta_2))
         self.n_iter_ = 0
