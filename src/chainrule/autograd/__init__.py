@@ -1,7 +1,7 @@
 """Reverse-mode automatic differentiation: primitives, the backward walk, grad mode,
 and the gradient checker."""
 
-from chainrule.autograd.engine import backward, grad, run_backward, topological_order
+from chainrule.autograd.engine import backward, grad, run_backward
 from chainrule.autograd.gradcheck import GradcheckError, GradcheckReport, gradcheck
 from chainrule.autograd.mode import enable_grad, is_grad_enabled, no_grad
 from chainrule.autograd.primitive import PRIMITIVES, Primitive, apply, defprimitive
@@ -20,5 +20,4 @@ __all__ = [
     "is_grad_enabled",
     "no_grad",
     "run_backward",
-    "topological_order",
 ]

@@ -17,42 +17,12 @@ mode is on, so the backward pass becomes part of the graph (gradients of gradien
 from __future__ import annotations
 
 from heapq import heappop, heappush
-from operator import attrgetter
 
 from chainrule.autograd.mode import state
 from chainrule.autograd.primitive import DIFF, RAW
 from chainrule.backend import xp
 from chainrule.errors import GraphError, ShapeError
 from chainrule.tensor import Tensor
-
-
-def topological_order(roots):
-    """Tensors that require grad and lead to ``roots``, inputs before the ops using them.
-
-    Every recorded tensor carries a creation number larger than its inputs' (leaves have
-    0), so a depth-first sweep for the reachable set plus one sort gives a topological
-    order without a recursive post-order walk.
-    """
-    nodes = [r for r in roots if r.requires_grad]
-    seen = {id(r) for r in nodes}
-    stack = list(nodes)
-    while stack:
-        t = stack.pop()
-        if t._op is None:
-            continue
-        parents = t._parents
-        if parents is None:
-            raise GraphError(
-                f"backward through the graph a second time: the graph below '{t._op.name}' "
-                "was freed by an earlier backward; pass retain_graph=True to keep it"
-            )
-        for p in parents:
-            if p.requires_grad and id(p) not in seen:
-                seen.add(id(p))
-                nodes.append(p)
-                stack.append(p)
-    nodes.sort(key=attrgetter("_seq"))
-    return nodes
 
 
 def _seed_gradient(root, gradient, create_graph):

@@ -137,7 +137,5 @@ _Tensor = None
 RAW = SimpleNamespace(
     data=lambda a: a,
     sign=xp.sign,
-    zeros_like=xp.zeros_like,
-    ones_like=xp.ones_like,
 )
 DIFF = SimpleNamespace()
