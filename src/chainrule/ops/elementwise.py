@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from chainrule.autograd.primitive import apply, defprimitive
 from chainrule.backend import xp
-from chainrule.ops.operands import align, binary_operands, lift
+from chainrule.ops.operands import align, binary_lift, binary_operands, broadcast_shape, lift
 
 # ---------------------------------------------------------------- arithmetic
 ADD = defprimitive(
@@ -194,12 +194,7 @@ def where(condition, x, y):
     cond = lift(condition)
     if cond.data.dtype != bool:
         cond = lift(cond.data.astype(bool))
-    if not isinstance(x, type(cond)):
-        x = lift(x, y if isinstance(y, type(cond)) else None)
-    if not isinstance(y, type(cond)):
-        y = lift(y, x)
-    from chainrule.ops.operands import broadcast_shape
-
+    x, y = binary_lift(x, y)
     shape = broadcast_shape("where", cond.data.shape, x.data.shape, y.data.shape)
     x, y = align("where", x, y, shape=shape)
     return apply(WHERE, cond, x, y)
