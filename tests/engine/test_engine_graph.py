@@ -275,3 +275,18 @@ def test_user_defined_primitive_matches_finite_differences():
         assert cr.gradcheck(lambda t: cr.apply(prim, t), [x], order=2).passed
     finally:
         cr.autograd.PRIMITIVES.pop("softplus_test")
+
+
+def test_gradients_at_kinks_follow_pytorch_conventions():
+    # the tie and kink rules docs/engine.md states: relu'(0) = abs'(0) = 0, clip passes the
+    # gradient at its boundaries, maximum splits a tie in half
+    x = cr.tensor([0.0, -1.0, 1.0], dtype=np.float64, requires_grad=True)
+    (x.relu().sum() + x.abs().sum()).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, -1.0, 2.0])
+    c = cr.tensor([-0.5, 0.7, 0.0, 2.0], dtype=np.float64, requires_grad=True)
+    cr.clip(c, -0.5, 0.7).sum().backward()
+    np.testing.assert_array_equal(c.grad.numpy(), [1.0, 1.0, 1.0, 0.0])
+    a = cr.tensor(1.0, dtype=np.float64, requires_grad=True)
+    b = cr.tensor(1.0, dtype=np.float64, requires_grad=True)
+    cr.maximum(a, b).backward()
+    assert (a.grad.item(), b.grad.item()) == (0.5, 0.5)
