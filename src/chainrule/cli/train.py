@@ -347,9 +347,11 @@ def read_feature_csv(path):
     """Rows of numbers from a CSV file (a first line that is not all numbers is a header)."""
     import numpy as np
 
+    from chainrule.data.csv_files import is_number
+
     with open(path, newline="", encoding="utf-8-sig") as f:
         rows = [(n, r) for n, r in enumerate(csv.reader(f), start=1) if any(c.strip() for c in r)]
-    if rows and not all(_is_number(c) for c in rows[0][1]):
+    if rows and not all(is_number(c) for c in rows[0][1]):
         rows = rows[1:]
     if not rows:
         raise ValueError(f"{path}: no data rows")
@@ -370,14 +372,6 @@ def read_feature_csv(path):
                     f"{path}: line {line}, column {j + 1}: {cell.strip()} is not a finite number"
                 )
     return out
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def predict_command(args) -> int:

@@ -28,7 +28,7 @@ from chainrule.data.split import split_indices
 TASKS = ("auto", "classification", "regression")
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:
@@ -79,14 +79,14 @@ def _column(j: int, names: list[str] | None) -> str:
 
 def _encode_labels(labels, lines, task, path):
     """``(y, task, classes)`` from the label strings."""
-    numeric = all(_is_number(s) for s in labels)
+    numeric = all(is_number(s) for s in labels)
     values = [float(s) for s in labels] if numeric else None
     if task == "auto":
         integral = numeric and all(v.is_integer() for v in values)
         task = "classification" if (not numeric or integral) else "regression"
     if task == "regression":
         if not numeric:
-            i = next(i for i, s in enumerate(labels) if not _is_number(s))
+            i = next(i for i, s in enumerate(labels) if not is_number(s))
             raise ValueError(
                 f"{path}: line {lines[i]}: regression label {labels[i]!r} is not a number"
             )
@@ -142,7 +142,7 @@ def load_csv(
         raise ValueError(f"{path}: no data rows")
 
     if header == "infer":
-        header = not any(_is_number(field) for field in rows[0][1])
+        header = not any(is_number(field) for field in rows[0][1])
     names = rows.pop(0)[1] if header else None
     if not rows:
         raise ValueError(f"{path}: no data rows after the header")
@@ -161,7 +161,7 @@ def load_csv(
         try:
             features.append([float(fields[j]) for j in feature_cols])
         except ValueError:
-            j = next(j for j in feature_cols if not _is_number(fields[j]))
+            j = next(j for j in feature_cols if not is_number(fields[j]))
             what = "missing value" if fields[j] == "" else f"not a number: {fields[j]!r}"
             first = names is None and line == rows[0][0]
             hint = " (if it is a header, pass header=True)" if first else ""

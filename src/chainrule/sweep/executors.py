@@ -24,7 +24,7 @@ import socket
 from multiprocessing.managers import BaseManager
 
 from chainrule.sweep.pruning import RungPruner
-from chainrule.sweep.trial import init_worker, run_trial, thread_env
+from chainrule.sweep.trial import failed_record, init_worker, run_trial, thread_env
 
 
 def available_cores() -> int:
@@ -39,22 +39,6 @@ class _PrunerManager(BaseManager):
 
 
 _PrunerManager.register("RungPruner", RungPruner)
-
-
-def _failed(task: dict, error: str) -> dict:
-    return {
-        "id": task["id"],
-        "index": task["index"],
-        "params": task["params"],
-        "point": task["point"],
-        "status": "failed",
-        "metric": None,
-        "metrics": {},
-        "history": [],
-        "error": error,
-        "epochs": 0,
-        "seconds": 0.0,
-    }
 
 
 class LocalExecutor:
@@ -117,7 +101,7 @@ class LocalExecutor:
                 record = future.result()
             except cf.process.BrokenProcessPool:  # a worker died (killed, out of memory)
                 # the pool cannot say whose trial it was: every trial it was running fails
-                record = _failed(
+                record = failed_record(
                     future.task,
                     "worker process died (killed or out of memory) while this trial or one "
                     "running beside it was in it; --retry-failed runs it again",
@@ -126,7 +110,7 @@ class LocalExecutor:
                     self._pool.shutdown(wait=False, cancel_futures=True)
                     self._pool = None
             except Exception as e:  # pragma: no cover - run_trial records its own errors
-                record = _failed(future.task, f"{type(e).__name__}: {e}")
+                record = failed_record(future.task, f"{type(e).__name__}: {e}")
             out.append((future, record))
         return out
 
@@ -273,7 +257,7 @@ class RayExecutor:
                 record = self.ray.get(ref)
             except Exception as e:  # a crashed worker or node: the trial failed
                 first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-                record = _failed(task, f"{type(e).__name__}: {first}")
+                record = failed_record(task, f"{type(e).__name__}: {first}")
             out.append((ref, record))
         return out
 

@@ -93,6 +93,24 @@ def _exit_with(driver_pid: int, every: float = 0.5) -> None:
     os._exit(1)  # nobody will read this worker's results: stop at once, mid-trial too
 
 
+def failed_record(task: dict, error: str | None) -> dict:
+    """The record of a trial that did not finish (``run_trial`` fills in the rest when it
+    does); executors store it as is for a trial whose worker died."""
+    return {
+        "id": task["id"],
+        "index": task["index"],
+        "params": task["params"],
+        "point": task["point"],
+        "status": "failed",
+        "metric": None,
+        "metrics": {},
+        "history": [],
+        "error": error,
+        "epochs": 0,
+        "seconds": 0.0,
+    }
+
+
 def run_trial(task: dict, pruner=None) -> dict:
     """Run one trial; never raises (a failure is a record with ``status = "failed"``).
 
@@ -121,20 +139,8 @@ def run_trial(task: dict, pruner=None) -> dict:
             return True
         return False
 
-    record = {
-        "id": task["id"],
-        "index": task["index"],
-        "params": task["params"],
-        "point": task["point"],
-        "status": "failed",
-        "metric": None,
-        "metrics": {},
-        "history": history,
-        "error": None,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "started": started,
-    }
+    record = failed_record(task, error=None)
+    record.update(history=history, host=socket.gethostname(), pid=os.getpid(), started=started)
     try:
         objective = resolve_objective(task["objective"])
         metrics = objective(dict(task["config"]), report) or {}
