@@ -1,0 +1,194 @@
+"""A tensor in a notebook: its numbers (and gradient) when small, a summary when large.
+
+Small means at most :data:`MAX_ROWS` × :data:`MAX_COLS` per matrix and :data:`MAX_CELLS`
+numbers in all; anything larger is shown as shape, dtype and statistics — min, mean and
+max over the finite entries, the norm ‖t‖ = √(Σ tᵢ²), the share of exact zeros, the
+number of nan/inf, the gradient's norm — each one vectorised pass over the data, so a
+10⁶-element tensor is summarised in milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from chainrule.display.scope import esc, wrap
+
+MAX_ROWS = 12
+MAX_COLS = 12
+MAX_CELLS = 144
+
+CSS = """
+{root} td.cell { min-width: 3.2em; }
+{root} .pane h4 { margin: 0 0 2px; font-size: 13px; }
+"""
+
+
+def _host(a):
+    """``a`` as a NumPy array (copies a CuPy array to the host)."""
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
+
+def number(v, precision=4) -> str:
+    """One entry as text: integers and booleans as they are, floats to ``precision`` digits."""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    v = float(v)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "−inf"
+    text = f"{v:.{precision}g}"
+    return text.replace("-", "−")
+
+
+def is_small(a) -> bool:
+    """Whether every entry of ``a`` fits on screen as a table."""
+    shape = np.shape(a)
+    if len(shape) == 0:
+        return True
+    rows = shape[-2] if len(shape) >= 2 else 1
+    return np.size(a) <= MAX_CELLS and rows <= MAX_ROWS and shape[-1] <= MAX_COLS
+
+
+def stats(a) -> dict:
+    """Summary statistics of an array (any size; one pass per statistic).
+
+    Keys: ``size``, ``min``/``mean``/``max`` over the finite entries (None if none),
+    ``norm`` = √(Σ aᵢ²) over the finite entries, ``zeros`` (share of exact zeros),
+    ``nan`` and ``inf`` (counts).
+    """
+    from chainrule.backend import namespace_of
+
+    xp = namespace_of(a)
+    out = {"size": int(a.size), "nan": 0, "inf": 0}
+    if a.size == 0:
+        return {**out, "min": None, "mean": None, "max": None, "norm": 0.0, "zeros": 0.0}
+    if a.dtype.kind == "b":
+        a = a.astype(np.int8)
+    flat = a.reshape(-1)
+    out["zeros"] = float(xp.count_nonzero(flat == 0)) / a.size
+    if a.dtype.kind in "fc":
+        finite = xp.isfinite(flat)
+        n_finite = int(xp.count_nonzero(finite))
+        out["nan"] = int(xp.count_nonzero(xp.isnan(flat)))
+        out["inf"] = a.size - n_finite - out["nan"]
+        if n_finite < a.size:
+            flat = flat[finite]
+        if n_finite == 0:
+            return {**out, "min": None, "mean": None, "max": None, "norm": float("nan")}
+    f64 = flat.astype(np.float64)
+    out["min"] = float(f64.min())
+    out["max"] = float(f64.max())
+    out["mean"] = float(f64.mean())
+    out["norm"] = float(xp.sqrt(xp.dot(f64, f64)))
+    return out
+
+
+def _matrix_html(a, cls, precision):
+    """One 0-, 1- or 2-d array as a table body with row/column indices."""
+    if a.ndim == 0:
+        cell = esc(number(a[()], precision))
+        return f'<table><tr><td class="cell {cls}">{cell}</td></tr></table>'
+    m = a.reshape(1, -1) if a.ndim == 1 else a
+    head = "".join(f"<th>{j}</th>" for j in range(m.shape[1]))
+    rows = []
+    for i, row in enumerate(m):
+        label = "" if a.ndim == 1 else str(i)
+        cells = "".join(f'<td class="cell {cls}">{esc(number(v, precision))}</td>' for v in row)
+        rows.append(f'<tr><th class="row">{label}</th>{cells}</tr>')
+    return f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _slices_html(a, cls, precision):
+    """A ≥3-d array as one table per trailing matrix, each captioned with its index."""
+    if a.ndim <= 2:
+        return _matrix_html(a, cls, precision)
+    parts = []
+    for idx in np.ndindex(*a.shape[:-2]):
+        label = "[" + ", ".join(str(i) for i in idx) + ", :, :]"
+        table = _matrix_html(a[idx], cls, precision)
+        parts.append(f'<div class="muted">{esc(label)}</div>{table}')
+    return "".join(parts)
+
+
+def _headline(t) -> str:
+    bits = [f"shape {tuple(t.shape)}", f"dtype {t.dtype}"]
+    if t.name:
+        bits.insert(0, f"name {t.name}")
+    if t._op is not None:
+        bits.append(f"op {t._op.name}")
+    if t.requires_grad:
+        bits.append("requires_grad")
+    if not isinstance(t.data, np.ndarray):
+        bits.append(f"on {type(t.data).__module__.split('.')[0]}")
+    return " · ".join(bits)
+
+
+def _summary_rows(s, precision):
+    rows = [("elements", f"{s['size']:,}")]
+    for key in ("min", "mean", "max"):
+        rows.append((key, "—" if s[key] is None else number(s[key], precision)))
+    rows.append(("‖·‖₂", number(s["norm"], precision)))
+    rows.append(("zeros", f"{100 * s['zeros']:.1f}%"))
+    if s["nan"] or s["inf"]:
+        rows.append(("nan / inf", f"{s['nan']:,} / {s['inf']:,}"))
+    return rows
+
+
+def summary_text(t, precision=4) -> str:
+    """One paragraph describing ``t`` (used for large tensors' text/plain)."""
+    s = stats(t.data)
+    parts = [f"{k} {v}" for k, v in _summary_rows(s, precision)]
+    line = f"tensor {_headline(t)}\n  " + ", ".join(parts)
+    if t.grad is not None:
+        line += f"\n  grad ‖·‖₂ {number(stats(t.grad.data)['norm'], precision)}"
+    return line
+
+
+def tensor_html(t, precision=4) -> str:
+    """The tensor as HTML: value (and gradient) tables when small, else a summary table."""
+    head = f'<div class="head">{esc(_headline(t))}</div>'
+    grad = t.grad.data if t.grad is not None else None
+    if is_small(t.data):
+        panes = [
+            '<div class="pane"><h4 class="val">value</h4>'
+            + _slices_html(_host(t.data), "val", precision)
+            + "</div>"
+        ]
+        if grad is not None:
+            panes.append(
+                '<div class="pane"><h4 class="grad">grad</h4>'
+                + _slices_html(_host(grad), "grad", precision)
+                + "</div>"
+            )
+        return wrap(head + f'<div class="panes">{"".join(panes)}</div>', CSS, "tensor")
+    cols = [("value", stats(t.data))]
+    if grad is not None:
+        cols.append(("grad", stats(grad)))
+    names = [name for name, _ in _summary_rows(cols[0][1], precision)]
+    if len(cols) > 1:
+        names += [n for n, _ in _summary_rows(cols[1][1], precision) if n not in names]
+    table = {name: {} for name in names}
+    for col, s in cols:
+        for name, text in _summary_rows(s, precision):
+            table[name][col] = text
+    header = "".join(f'<th class="{c}">{c}</th>' for c, _ in cols)
+    body = "".join(
+        f'<tr><th class="row">{esc(name)}</th>'
+        + "".join(f'<td class="{c}">{esc(table[name].get(c, "—"))}</td>' for c, _ in cols)
+        + "</tr>"
+        for name in names
+    )
+    return wrap(head + f"<table><tr><th></th>{header}</tr>{body}</table>", CSS, "tensor")
+
+
+def tensor_bundle(t, precision=4) -> dict:
+    """``text/plain`` (the repr, or the summary when large) and ``text/html``."""
+    text = repr(t) if is_small(t.data) else summary_text(t, precision)
+    if t.grad is not None and is_small(t.data):
+        text += f"\ngrad: {t.grad!r}"
+    return {"text/plain": text, "text/html": tensor_html(t, precision)}
