@@ -2,9 +2,11 @@
 
 Drop-in replacements for ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor``
 (same hyperparameter names, defaults, attributes and loss definitions), trained by
-chainrule's own path: ``cr.nn.MLP`` + ``cr.optim`` + ``cr.train.fit``, float32 by
-default. They pass scikit-learn's estimator checks, so they work in ``Pipeline``,
-``GridSearchCV`` and ``cross_val_score``::
+chainrule's own path: ``cr.nn.MLP`` + ``cr.optim`` + ``cr.train.fit``, in the
+input's dtype as sklearn (float64 unless the data is float32; ``dtype="float32"`` for
+speed), on dense or SciPy sparse (CSR/CSC) input. They pass scikit-learn's estimator checks
+and its own MLP tests, so they work in ``Pipeline``, ``GridSearchCV`` and
+``cross_val_score``::
 
     from chainrule.sklearn import MLPClassifier
     clf = MLPClassifier(hidden_layer_sizes=(64,), random_state=0).fit(X, y)

@@ -27,7 +27,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from chainrule import backend, nn, ops, optim
-from chainrule.data import ArrayDataset, DataLoader
+from chainrule.data import DataLoader
 from chainrule.nn.mlp import MLP
 from chainrule.sklearn import lbfgs, persistence
 from chainrule.sklearn.convergence import SklearnAdamEpsilon, SklearnConvergence, SklearnL2
@@ -39,12 +39,20 @@ from chainrule.sklearn.params import (
     hidden_sizes,
 )
 from chainrule.sklearn.shuffling import SklearnShuffle
+from chainrule.sklearn.sparse_input import (
+    SparseFirstLayer,
+    is_sparse,
+    predict_sparse,
+    rows_dataset,
+)
 from chainrule.tensor import Tensor
 from chainrule.train import fit as train_fit
 from chainrule.train import predict as train_predict
 
 # what validate_data keeps as is; anything else becomes float64 (sklearn's rule)
 FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+# the sparse formats sklearn's MLP accepts (CSC is converted to CSR once, for row slicing)
+SPARSE_FORMATS = ("csr", "csc")
 
 
 @contextlib.contextmanager
@@ -88,7 +96,16 @@ class BaseMLP(BaseEstimator):
 
     @property
     def _dtype(self):
-        return np.dtype(self.dtype)
+        """The dtype of the weights and of every training computation: ``dtype`` when
+        given, else the training data's (float32 stays float32, the rest is float64),
+        fixed by the first fit (a warm start or ``partial_fit`` keeps it)."""
+        return self._fit_dtype
+
+    def _as_fit_dtype(self, X, reset):
+        """``X`` in the training dtype, which a (re)initializing fit first decides."""
+        if reset or not hasattr(self, "_fit_dtype"):
+            self._fit_dtype = np.dtype(self.dtype) if self.dtype is not None else X.dtype
+        return X.astype(self._fit_dtype, copy=False)
 
     @property
     def coefs_(self):
@@ -190,6 +207,8 @@ class BaseMLP(BaseEstimator):
         check_params(self)
         first_pass = not hasattr(self, "_model") or (not self.warm_start and not incremental)
         X, y, targets = self._validate_input(X, y, incremental, reset=first_pass)
+        if is_sparse(X):
+            X = X.tocsr()  # row slices for minibatches and the validation split
         sample_weight = check_sample_weight(sample_weight, X)
         n_outputs = 1 if targets.ndim == 1 else targets.shape[1]
         if self._output_activation() == "softmax":
@@ -220,7 +239,7 @@ class BaseMLP(BaseEstimator):
             seed = random_state.randint(np.iinfo(np.int32).max)
             with seeded(seed):
                 self.loss_, self.n_iter_ = lbfgs.minimize(
-                    self._model,
+                    self._network(X),
                     loss_fn,
                     X,
                     pack_targets(targets, sample_weight, self._dtype),
@@ -249,8 +268,10 @@ class BaseMLP(BaseEstimator):
         validation = None
         train_idx = np.arange(X.shape[0])
         if self.early_stopping:
-            # stratified as in sklearn: only single-output (binary) classification
-            stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
+            # stratified as in sklearn: only single-output (binary) classification, on
+            # its 0/1 column as booleans (so its error names the classes 'True'/'False')
+            binary = is_classifier(self) and self.n_outputs_ == 1
+            stratify = targets.astype(bool) if binary else None
             train_idx, val_idx = train_test_split(
                 train_idx,
                 random_state=random_state,
@@ -284,7 +305,7 @@ class BaseMLP(BaseEstimator):
         # dropout's seed comes from a copy of random_state: drawing from random_state
         # itself would shift the shuffles below off sklearn's
         seed = copy.deepcopy(random_state).randint(np.iinfo(np.int32).max)
-        dataset = ArrayDataset(X, pack_targets(targets, sample_weight, self._dtype))
+        dataset = rows_dataset(X, pack_targets(targets, sample_weight, self._dtype))
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, rng=seed)
         rules = SklearnConvergence(self, n_samples, validation, incremental)
         # SklearnL2 runs even with alpha = weight_decay = 0: an optimizer kept by
@@ -298,7 +319,7 @@ class BaseMLP(BaseEstimator):
         try:
             with seeded(seed):
                 train_fit(
-                    self._model,
+                    self._network(X),
                     loss_fn,
                     self._optimizer,
                     loader,
@@ -345,20 +366,33 @@ class BaseMLP(BaseEstimator):
     # ---- prediction -----------------------------------------------------------------
     def _forward(self, X, check_input=True):
         """The output layer's values before its activation (logits), shape (n, n_outputs),
-        in the input's precision as in sklearn: float32 for float32 input, else float64."""
+        in float64 unless both the input and the weights are float32 (sklearn's rule:
+        the product of the two dtypes)."""
         if check_input:
-            X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
-        else:
+            X = validate_data(
+                self, X, accept_sparse=SPARSE_FORMATS, dtype=FLOAT_DTYPES, reset=False
+            )
+        elif not is_sparse(X):
             X = np.asarray(X)
-        out_dtype = X.dtype if X.dtype in FLOAT_DTYPES else np.dtype(np.float64)
-        X = X.astype(out_dtype, copy=False)
-        return train_predict(self._model_in(out_dtype), X, batch_size=4096)
+        out_dtype = np.promote_types(X.dtype, self._dtype)
+        if out_dtype not in FLOAT_DTYPES:
+            out_dtype = np.dtype(np.float64)
+        X = X.tocsr().astype(out_dtype) if is_sparse(X) else X.astype(out_dtype, copy=False)
+        model = self._model_in(out_dtype)
+        if is_sparse(X):
+            return predict_sparse(model, X, batch_size=4096)
+        return train_predict(model, X, batch_size=4096)
+
+    def _network(self, X):
+        """What training calls: the MLP, or for sparse ``X`` the MLP with a sparse first
+        product (:mod:`chainrule.sklearn.sparse_input`)."""
+        return SparseFirstLayer(self._model) if is_sparse(X) else self._model
 
     def _model_in(self, dtype):
         """The fitted model with its weights in ``dtype``: float64 input is evaluated in
-        float64 even by a float32 model (exact weights, finer arithmetic), so that a
-        row's prediction does not depend on which other rows share its batch (BLAS
-        rounds float32 products differently for different row counts)."""
+        float64 even by a float32 model (exact weights, finer arithmetic), as sklearn
+        does, so that a row's prediction does not depend on which other rows share its
+        batch (BLAS rounds float32 products differently for different row counts)."""
         if dtype == self._dtype:
             return self._model
         model = copy.deepcopy(self._model)
@@ -375,7 +409,7 @@ class BaseMLP(BaseEstimator):
     # ---- tags -----------------------------------------------------------------------
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False  # dense arrays only (chainrule tensors are dense)
+        tags.input_tags.sparse = True  # CSR/CSC: the first product is sparse
         return tags
 
     # ---- persistence ------------------------------------------------------------------

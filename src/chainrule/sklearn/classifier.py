@@ -11,7 +11,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from chainrule import ops
-from chainrule.sklearn.base import FLOAT_DTYPES, BaseMLP, output_values
+from chainrule.sklearn.base import FLOAT_DTYPES, SPARSE_FORMATS, BaseMLP, output_values
 from chainrule.sklearn.params import store
 from chainrule.tensor import Tensor
 
@@ -58,8 +58,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         l1: L1 penalty ``l1 · Σ|W| / n_samples`` (scaled like ``alpha``), default 0.
         dropout: dropout probability after each hidden activation, default 0.
         weight_decay: the optimizer's (coupled, all parameters) weight decay, default 0.
-        dtype: "float32" (default) or "float64": the dtype of the weights and of every
-            computation; inputs are converted to it and outputs are in it.
+        dtype: None (default: the training data's, as in sklearn: float32 data is
+            fitted in float32, anything else in float64), "float32" (faster, half
+            the memory) or "float64": the dtype of the weights and of every training
+            computation; the data is converted to it.
         schedule: None, "cosine" (from ``learning_rate_init`` to 0 over ``max_iter``
             epochs) or a callable ``epoch -> factor`` multiplying ``learning_rate_init``.
 
@@ -100,7 +102,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         l1=0.0,
         dropout=0.0,
         weight_decay=0.0,
-        dtype="float32",
+        dtype=None,
         schedule=None,
     ):
         store(self, locals())
@@ -109,8 +111,16 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=FLOAT_DTYPES, reset=reset)
-        X = X.astype(self._dtype, copy=False)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=SPARSE_FORMATS,
+            multi_output=True,
+            dtype=FLOAT_DTYPES,
+            reset=reset,
+        )
+        X = self._as_fit_dtype(X, reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         # sklearn's matrix of cases: a fresh fit (re)defines classes_, a warm start must
@@ -171,7 +181,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in ``classes_``
-        order; float32 for float32 input, float64 otherwise."""
+        order; float64 unless both the input and the weights are float32."""
         check_is_fitted(self)
         logits = self._forward(X)
         if self.n_outputs_ == 1:

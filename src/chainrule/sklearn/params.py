@@ -121,7 +121,10 @@ _RULES = {
     "l1": _NONNEG,
     "dropout": _UNIT_OPEN,
     "weight_decay": _NONNEG,
-    "dtype": _one_of(DTYPES),
+    "dtype": (
+        lambda v: v is None or (isinstance(v, str) and v in DTYPES),
+        "None or a str among {'float32', 'float64'}",
+    ),
     "schedule": (_schedule_ok, "None, a callable epoch -> lr factor, or 'cosine'"),
 }
 

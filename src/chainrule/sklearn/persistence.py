@@ -68,6 +68,7 @@ def save_estimator(est, path) -> None:
         "fitted": fitted,
         "layer_units": [lin.in_features for lin in est._model.linears]
         + [est._model.linears[-1].out_features],
+        "dtype": est._dtype.name,
         "model": est._model.state_dict(),
         "optimizer": est._optimizer.state_dict() if hasattr(est, "_optimizer") else None,
     }
@@ -101,6 +102,8 @@ def load_estimator(cls, path):
         est.classes_ = lb.classes_
     if "feature_names_in" in doc:
         est.feature_names_in_ = np.asarray(doc["feature_names_in"], dtype=object)
+    # files written before the estimators followed the input's dtype were float32
+    est._fit_dtype = np.dtype(doc.get("dtype", "float32"))
     est._model = est._build_model(doc["layer_units"])
     est._model.load_state_dict(doc["model"])
     est._model.eval()

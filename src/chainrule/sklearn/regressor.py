@@ -8,7 +8,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from chainrule.sklearn.base import FLOAT_DTYPES, BaseMLP, output_values
+from chainrule.sklearn.base import FLOAT_DTYPES, SPARSE_FORMATS, BaseMLP, output_values
 from chainrule.sklearn.params import store
 
 
@@ -57,7 +57,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         l1=0.0,
         dropout=0.0,
         weight_decay=0.0,
-        dtype="float32",
+        dtype=None,
         schedule=None,
     ):
         store(self, locals())
@@ -70,12 +70,13 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             self,
             X,
             y,
+            accept_sparse=SPARSE_FORMATS,
             multi_output=True,
             y_numeric=True,
             dtype=FLOAT_DTYPES,
             reset=reset,
         )
-        X = X.astype(self._dtype, copy=False)
+        X = self._as_fit_dtype(X, reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):

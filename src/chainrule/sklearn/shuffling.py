@@ -62,7 +62,7 @@ class SklearnShuffle(Callback):
         self.dataset = dataset
         self.X, self.y = dataset.X, dataset.y
         self.random_state = random_state
-        self.order = np.arange(len(self.X))
+        self.order = np.arange(self.X.shape[0])  # len() is undefined for sparse X
 
     def on_epoch_begin(self, trainer, epoch):
         perm = np.arange(len(self.order))
