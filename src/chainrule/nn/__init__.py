@@ -35,6 +35,18 @@ from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.regularization import l1_penalty, l2_penalty, param_groups
 
+
+def from_torch(module):
+    """The chainrule model equal to a PyTorch one, weights copied exactly: a
+    ``torch.nn.Sequential`` of Linear and activation layers, or an ``nn.Module`` whose
+    forward is such a chain (traced with ``torch.fx``); anything else is refused by name.
+    See :func:`chainrule.interop.pytorch.from_torch` and docs/interop.md."""
+    # interop sits above nn (it converts whole models); imported when called
+    from chainrule.interop.pytorch import from_torch as convert
+
+    return convert(module)
+
+
 __all__ = [
     "ELU",
     "GELU",
@@ -62,6 +74,7 @@ __all__ = [
     "SmoothL1Loss",
     "Softmax",
     "Tanh",
+    "from_torch",
     "functional",
     "init",
     "l1_penalty",

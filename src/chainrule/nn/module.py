@@ -319,7 +319,10 @@ class Module:
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays from ``state_dict`` into the parameters and buffers, in place.
 
-        Values are cast to each parameter's dtype (as ``torch``'s ``copy_`` does).
+        Values are arrays, Tensors or PyTorch tensors (``torch_model.state_dict()``
+        loads directly; a ``torch.nn.Sequential``'s ``0.weight`` keys fit a chainrule
+        ``Sequential``, and ``mlp.layers`` of an MLP), cast to each parameter's dtype
+        (as ``torch``'s ``copy_`` does).
         Problems are collected first and reported in ONE ``RuntimeError`` that lists
         every missing key, every unexpected key (both only when ``strict``) and every
         shape mismatch (always); nothing is copied when there is an error. Returns
@@ -334,7 +337,7 @@ class Module:
             if name not in state_dict:
                 continue
             value = state_dict[name]
-            arr = xp.asarray(value.data if isinstance(value, Tensor) else value)
+            arr = _host_array(value)
             if arr.shape != target.shape:
                 mismatched.append(
                     f"{name}: shape {tuple(arr.shape)} in the state dict, "
@@ -356,6 +359,15 @@ class Module:
         for name, arr in values.items():
             own[name].data[...] = arr
         return LoadResult(missing, unexpected)
+
+    def to_torch(self):
+        """The equal ``torch.nn.Sequential``, weights copied (needs PyTorch): for an MLP
+        or a Sequential of Linear, activation and Dropout layers; other modules are
+        refused by name. An MLP's ``layers.k.weight`` becomes ``k.weight``."""
+        # interop sits above nn (it converts whole models); imported when called
+        from chainrule.interop.pytorch import to_torch
+
+        return to_torch(self)
 
     # --- printing ------------------------------------------------------------------
     def extra_repr(self):
@@ -387,6 +399,21 @@ class Module:
             sep = "; " if "#" in lines[-1] else "  # "
             lines[-1] += f"{sep}{n:,} parameters"
         return "\n".join(lines)
+
+
+def _host_array(value):
+    """A state-dict value as an array: a Tensor's data, or a PyTorch tensor's (detached,
+    on the CPU; recognised by its ``detach``/``cpu``/``numpy`` methods, so nn never
+    imports torch), or anything ``asarray`` takes."""
+    if isinstance(value, Tensor):
+        return xp.asarray(value.data)
+    if all(hasattr(value, m) for m in ("detach", "cpu", "numpy")):
+        value = value.detach().cpu()
+        try:
+            return xp.asarray(value.numpy())
+        except TypeError:  # bfloat16 has no NumPy dtype; float32 holds it exactly
+            return xp.asarray(value.float().numpy())
+    return xp.asarray(value)
 
 
 __all__ = ["LoadResult", "Module"]
