@@ -5,8 +5,10 @@ Ray workers (the tests put this folder on PYTHONPATH).
 win; each epoch reports ``val_accuracy = score * epoch / epochs``.
 """
 
+import json
 import math
 import os
+import sys
 import time
 
 
@@ -22,8 +24,15 @@ def toy(config, report):
     if log:  # one line per trial start: lets a test see what ran twice
         with open(log, "a") as f:
             f.write(f"{config.get('lr')!r},{config.get('units')!r}\n")
+    starts = config.get("starts")
+    if starts:  # one JSON line per attempt: where it ran (a test kills that process/node)
+        with open(starts, "a") as f:
+            f.write(json.dumps({"params": _params(config), "pid": os.getpid(), "node": _node()}))
+            f.write("\n")
     if config.get("crash"):
         raise RuntimeError("boom")
+    if config.get("hang"):  # runs far past any time limit a test sets
+        time.sleep(float(config["hang"]))
     if config.get("die"):  # the worker process vanishes, as under the OOM killer
         os._exit(9)
     epochs = int(config.get("epochs", 3))
@@ -52,3 +61,16 @@ def threads(config, report):
         "blas_threads": max(blas) if blas else -1,
         "optim_threads": get_num_threads(),
     }
+
+
+def _params(config) -> dict:
+    """The options a test searches over (the rest is the spec's [base])."""
+    return {k: config[k] for k in ("lr", "units", "hang", "die") if k in config}
+
+
+def _node() -> str | None:
+    """The Ray node id this runs on, or None outside Ray (a Ray worker has imported it)."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    return ray.get_runtime_context().get_node_id()

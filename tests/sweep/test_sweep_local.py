@@ -150,3 +150,105 @@ def test_a_dying_worker_fails_its_trial_and_a_fresh_pool_runs_the_rest(toy_path,
     assert [by_index[i]["status"] for i in range(3)] == ["completed", "failed", "completed"]
     assert by_index[1]["error"].startswith("worker process died")
     assert by_index[0]["pid"] != by_index[2]["pid"]  # the third trial ran in a new pool
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_dying_worker_fails_only_its_own_trial(toy_path, tmp_path):
+    spec = SweepSpec(
+        search={"die": choice(False, True, False, False), "lr": choice(0.01)},
+        base={"epochs": 2, "sleep": 0.3},
+        strategy="grid",
+        objective=TOY,
+    )
+    # two workers: trial 1's process dies while trial 0 runs beside it; the pool must
+    # know whose trial it was and leave the neighbour alone
+    result = run_sweep(spec, tmp_path, workers=2, progress=quiet(4), log=None)
+    by_index = {r["index"]: r for r in result.records}
+    assert [by_index[i]["status"] for i in range(4)] == [
+        "completed",
+        "failed",
+        "completed",
+        "completed",
+    ]
+    assert by_index[1]["error"].startswith("worker process died (exit status 9")
+
+
+def test_a_trial_over_its_time_limit_is_stopped_and_recorded(toy_path, tmp_path):
+    starts = tmp_path / "starts.jsonl"
+    spec = SweepSpec(
+        search={"hang": choice(0, 120, 0), "lr": choice(0.01)},
+        base={"epochs": 2, "sleep": 0.2, "starts": str(starts)},
+        strategy="grid",
+        objective=TOY,
+    )
+    result = run_sweep(
+        spec, tmp_path / "s", workers=2, trial_timeout=3, progress=quiet(3), log=None
+    )
+    by_index = {r["index"]: r for r in result.records}
+    assert [by_index[i]["status"] for i in range(3)] == ["completed", "timeout", "completed"]
+    late = by_index[1]
+    assert late["error"].startswith("stopped after ") and "time limit of 3 s" in late["error"]
+    assert late["timeout"] == 3 and late["seconds"] >= 3 and late["metric"] is None
+    # the hanging trial was really stopped: the process that ran it is gone
+    import json
+
+    (hung,) = [json.loads(x) for x in starts.read_text().splitlines() if '"hang": 120' in x]
+    assert not alive(hung["pid"])
+    # a timed-out trial is kept on a rerun, and --retry-failed runs it again
+    again = run_sweep(spec, tmp_path / "s", workers=2, trial_timeout=3, progress=quiet(3), log=None)
+    assert len(starts.read_text().splitlines()) == 3
+    assert sorted(r["status"] for r in again.records) == ["completed", "completed", "timeout"]
+
+
+def test_rerun_message_counts_failed_trials_apart(toy_path, tmp_path):
+    import io
+
+    spec = SweepSpec(search={"crash": choice(True, False, True)}, strategy="grid", objective=TOY)
+    run_sweep(spec, tmp_path, workers=1, progress=quiet(3), log=None)
+    stream = io.StringIO()
+    result = run_sweep(
+        spec, tmp_path, workers=1, progress=Progress(3, "val_accuracy", "max", stream), log=None
+    )
+    assert stream.getvalue().splitlines()[0] == (
+        "resuming: 3 of 3 trials already ran: 1 finished, 2 failed "
+        "(kept; --retry-failed runs them again)"
+    )
+    assert not result.all_failed
+    stream = io.StringIO()
+    run_sweep(
+        spec,
+        tmp_path,
+        workers=1,
+        retry_failed=True,
+        progress=Progress(3, "val_accuracy", "max", stream),
+        log=None,
+    )
+    assert stream.getvalue().splitlines()[0] == (
+        "resuming: 1 of 3 trials already finished; "
+        "2 failed or timed-out trial(s) run again (--retry-failed)"
+    )
+
+
+@pytest.mark.parametrize(
+    "option,value,message",
+    [
+        ("workers", 0, "workers must be a positive integer, got 0"),
+        ("threads", -2, "threads must be a positive integer, got -2"),
+        ("trials", 1.5, "trials must be a positive integer, got 1.5"),
+        ("trial_timeout", 0, "trial_timeout must be a positive number of seconds, got 0"),
+        ("trial_timeout", float("nan"), "trial_timeout must be a positive number of seconds"),
+        ("trial_timeout", True, "trial_timeout must be a positive number of seconds"),
+    ],
+)
+def test_run_sweep_rejects_bad_run_options_before_anything_runs(tmp_path, option, value, message):
+    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(")):
+        run_sweep(grid_spec(), tmp_path / "s", progress=quiet(9), log=None, **{option: value})
+    assert not (tmp_path / "s").exists()

@@ -57,3 +57,36 @@ def test_non_finite_numbers_become_null(tmp_path):
 def test_sweep_report_needs_a_sweep_folder(tmp_path):
     with pytest.raises(OSError, match="is not a sweep folder"):
         ResultStore(tmp_path).meta()
+
+
+def test_recording_is_idempotent_per_trial_id(tmp_path):
+    store = ResultStore(tmp_path / "s")
+    store.open({}, "fp")
+    assert store.append(rec(0, metric=0.7))
+    assert not store.append(rec(0, metric=0.1))  # the same trial reported again: ignored
+    assert store.append(rec(1, "timeout", metric=None))
+    assert store.append(rec(1, "pruned", metric=0.2))  # a timed-out trial retried
+    assert not store.append(rec(1, "failed", metric=None))
+    # a fresh store over the same folder knows what is final from the file
+    again = ResultStore(tmp_path / "s")
+    assert not again.append(rec(0, metric=0.3))
+    lines = (tmp_path / "s" / "trials.jsonl").read_text().splitlines()
+    assert [(r["id"], r["status"]) for r in map(json.loads, lines)] == [
+        ("t0", "completed"),
+        ("t1", "timeout"),
+        ("t1", "pruned"),
+    ]
+    assert again.records()["t0"]["metric"] == 0.7
+
+
+def test_records_file_honours_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o027)
+    try:
+        store = ResultStore(tmp_path / "s")
+        store.open({}, "fp")
+        store.append(rec(0))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "s" / "trials.jsonl").stat().st_mode & 0o777 == 0o640

@@ -1,15 +1,19 @@
-"""Where trials run: a local process pool (the default) or a Ray cluster.
+"""Where trials run: local worker processes (the default) or a Ray cluster.
 
 Both run the same :func:`~chainrule.sweep.trial.run_trial` and hand back the same records;
 the driver loop in :mod:`chainrule.sweep.runner` neither knows nor cares which it has.
+An executor has ``slots`` (trials at a time), ``submit(task, pruner) -> handle``,
+``wait(handles, timeout) -> [(handle, record)]``, ``make_pruner``, ``describe`` and
+``close``; ``trial_timeout`` (seconds, or None) is a per-trial time limit.
 
-- :class:`LocalExecutor`: ``concurrent.futures.ProcessPoolExecutor`` with the ``spawn``
-  context (a fresh interpreter per worker: no inherited locks or BLAS thread pools),
-  ``workers`` processes (default: the cores this process may use), each pinned to
-  ``threads`` BLAS threads (default ``cores // workers``). Nothing to set up.
-- :class:`RayExecutor`: each trial is a Ray task asking for ``threads`` CPUs
-  (``--address auto`` joins the cluster this machine belongs to, ``HOST:PORT`` a remote
-  head node, ``local`` starts a private one). Workers need chainrule installed.
+- :class:`LocalExecutor`: ``workers`` processes started with the ``spawn`` context (a fresh
+  interpreter each: no inherited locks or BLAS thread pools), each pinned to ``threads``
+  BLAS threads (default ``cores // workers``), one trial at a time through a pipe. The
+  driver owns every process, so it knows which trial a dead process was running and can
+  stop exactly the one trial that ran past its time limit (the process is killed and a
+  fresh one takes its place; the others run on).
+- :class:`~chainrule.sweep.ray_executor.RayExecutor`: each trial is a Ray task asking for
+  ``threads`` CPUs, resubmitted when the node running it is lost.
 
 The pruner (shared rung records) lives in a multiprocessing manager process locally and in
 a Ray actor on a cluster.
@@ -17,14 +21,18 @@ a Ray actor on a cluster.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
+import contextlib
 import multiprocessing as mp
+import multiprocessing.connection as mpc
 import os
-import socket
+import time
 from multiprocessing.managers import BaseManager
 
 from chainrule.sweep.pruning import RungPruner
-from chainrule.sweep.trial import failed_record, init_worker, run_trial, thread_env
+from chainrule.sweep.ray_executor import RayExecutor
+from chainrule.sweep.trial import failed_record, init_worker, run_trial, thread_env, timed_out
+
+__all__ = ["LocalExecutor", "RayExecutor", "available_cores", "make_executor"]
 
 
 def available_cores() -> int:
@@ -41,20 +49,93 @@ class _PrunerManager(BaseManager):
 _PrunerManager.register("RungPruner", RungPruner)
 
 
+STARTED = "started"  # a worker's message when it picks a trial up
+
+
+def _serve(conn, threads: int, driver_pid: int) -> None:
+    """A worker process: run the trials the driver sends until it sends None or is gone."""
+    init_worker(threads, driver_pid)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):  # the driver closed its end or died
+            return
+        if message is None:
+            return
+        task, pruner = message
+        try:
+            conn.send(STARTED)  # the time limit counts from here, not from a cold start
+            conn.send(run_trial(task, pruner))
+        except OSError:  # pragma: no cover - the driver is gone
+            return
+
+
+class _Worker:
+    """One worker process and the driver's end of its pipe."""
+
+    def __init__(self, ctx, threads: int):
+        self.conn, child = ctx.Pipe(duplex=True)
+        # spawned children read the BLAS thread caps from the environment before they
+        # import NumPy; the parent's environment is copied at start, so set it only then
+        env = thread_env(threads)
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            self.process = ctx.Process(
+                target=_serve, args=(child, threads, os.getpid()), daemon=True
+            )
+            self.process.start()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        child.close()  # the driver keeps only its own end: a dead worker reads as EOF
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()
+        else:
+            with contextlib.suppress(OSError):  # already gone
+                self.conn.send(None)
+        self.process.join(timeout=None if kill else 5)
+        if self.process.is_alive():  # pragma: no cover - a worker stuck in C code
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+class _Job:
+    """A trial in a worker: the handle the driver keeps until its record comes back."""
+
+    __slots__ = ("started", "task", "worker")
+
+    def __init__(self, task: dict, worker: _Worker):
+        self.task, self.worker = task, worker
+        self.started: float | None = None  # monotonic time the worker picked it up
+
+
 class LocalExecutor:
-    """Trials in a pool of spawned processes on this machine."""
+    """Trials in spawned worker processes on this machine, one trial per process at a time."""
 
     name = "local"
 
-    def __init__(self, workers: int | None = None, threads: int | None = None):
+    def __init__(
+        self,
+        workers: int | None = None,
+        threads: int | None = None,
+        trial_timeout: float | None = None,
+    ):
         cores = available_cores()
         self.workers = int(workers or cores)
         self.threads = int(threads or max(1, cores // self.workers))
         self.slots = self.workers
+        self.trial_timeout = trial_timeout
         self._ctx = mp.get_context("spawn")
-        self._pool = None
+        self._idle: list[_Worker] = []
+        self._jobs: set[_Job] = set()
         self._manager = None
-        self._saved_env: dict | None = None
 
     def __enter__(self):
         return self
@@ -63,213 +144,126 @@ class LocalExecutor:
         self.close(abort=exc_type is not None)
 
     def describe(self) -> str:
-        return f"local pool: {self.workers} workers x {self.threads} BLAS thread(s)"
+        text = f"local pool: {self.workers} workers x {self.threads} BLAS thread(s)"
+        if self.trial_timeout:
+            text += f", {self.trial_timeout:g} s per trial"
+        return text
 
     def make_pruner(self, rungs, eta, mode):
         self._manager = _PrunerManager(ctx=self._ctx)
         self._manager.start()
         return self._manager.RungPruner(rungs, eta, mode)
 
-    def _ensure_pool(self):
-        if self._pool is None:
-            # spawned workers read the BLAS thread caps from the environment before they
-            # import NumPy, so the caps sit in ours while the pool lives
-            if self._saved_env is None:
-                env = thread_env(self.threads)
-                self._saved_env = {k: os.environ.get(k) for k in env}
-                os.environ.update(env)
-            self._pool = cf.ProcessPoolExecutor(
-                self.workers,
-                mp_context=self._ctx,
-                initializer=init_worker,
-                initargs=(self.threads, os.getpid()),
-            )
-        return self._pool
-
-    def submit(self, task: dict, pruner=None):
+    def submit(self, task: dict, pruner=None) -> _Job:
+        if len(self._jobs) >= self.workers:
+            raise RuntimeError("every worker is busy: wait() for a trial first")
         task = {**task, "threads": self.threads}
-        future = self._ensure_pool().submit(run_trial, task, pruner)
-        future.task = task
-        return future
+        worker = self._idle.pop() if self._idle else _Worker(self._ctx, self.threads)
+        try:
+            worker.conn.send((task, pruner))
+        except OSError:  # died while idle (killed from outside): a fresh one takes it
+            worker.stop(kill=True)
+            worker = _Worker(self._ctx, self.threads)
+            worker.conn.send((task, pruner))
+        job = _Job(task, worker)
+        self._jobs.add(job)
+        return job
 
     def wait(self, handles, timeout: float):
-        """``[(handle, record)]`` for the trials that finished within ``timeout`` seconds."""
-        done, _ = cf.wait(list(handles), timeout=timeout, return_when=cf.FIRST_COMPLETED)
-        out = []
-        for future in done:
+        """``[(handle, record)]`` for the trials that ended within ``timeout`` seconds:
+        finished, failed, timed out (the worker is killed) or lost with their worker."""
+        jobs = [job for job in handles if job in self._jobs]
+        if not jobs:
+            return []
+        limit = self.trial_timeout
+        ended: dict[_Job, dict] = {}
+        deadline = time.monotonic() + timeout
+        while not ended:
+            now = time.monotonic()
+            wake = deadline
+            if limit:  # wake up in time to stop the first trial that runs past its limit
+                starts = [job.started for job in jobs if job.started is not None]
+                if starts:
+                    wake = min(wake, min(starts) + limit)
+            self._collect(jobs, mpc.wait(self._waitables(jobs), max(0.0, wake - now)), ended)
+            if limit:
+                now = time.monotonic()
+                for job in jobs:
+                    late = job.started is not None and now - job.started >= limit
+                    if job not in ended and late:
+                        job.worker.stop(kill=True)  # really stopped: the process is gone
+                        ended[job] = timed_out(job.task, limit, now - job.started)
+            if time.monotonic() >= deadline:
+                break
+        for job in ended:
+            self._jobs.discard(job)
+        return list(ended.items())
+
+    @staticmethod
+    def _waitables(jobs) -> list:
+        return [w for job in jobs for w in (job.worker.conn, job.worker.process.sentinel)]
+
+    def _collect(self, jobs, ready, ended: dict) -> None:
+        """Read what the ``ready`` workers sent: a start notice or a record; a worker that
+        closed its pipe or exited without sending a record died with its trial."""
+        ready = set(ready)
+        for job in jobs:
+            conn = job.worker.conn
+            if conn not in ready and job.worker.process.sentinel not in ready:
+                continue
             try:
-                record = future.result()
-            except cf.process.BrokenProcessPool:  # a worker died (killed, out of memory)
-                # the pool cannot say whose trial it was: every trial it was running fails
-                record = failed_record(
-                    future.task,
-                    "worker process died (killed or out of memory) while this trial or one "
-                    "running beside it was in it; --retry-failed runs it again",
-                )
-                if self._pool is not None:  # a broken pool takes no work: start a fresh one
-                    self._pool.shutdown(wait=False, cancel_futures=True)
-                    self._pool = None
-            except Exception as e:  # pragma: no cover - run_trial records its own errors
-                record = failed_record(future.task, f"{type(e).__name__}: {e}")
-            out.append((future, record))
-        return out
+                while conn.poll():  # a result first: a worker may exit right after it
+                    message = conn.recv()
+                    if message == STARTED:
+                        job.started = time.monotonic()
+                        continue
+                    ended[job] = message
+                    self._idle.append(job.worker)
+                    break
+            except (EOFError, OSError):
+                pass
+            if job not in ended and not job.worker.process.is_alive():
+                ended[job] = self._died(job)
+
+    def _died(self, job: _Job) -> dict:
+        process = job.worker.process
+        job.worker.stop(kill=True)
+        code = process.exitcode
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+        return failed_record(
+            job.task,
+            f"worker process died ({how}: killed, out of memory or crashed) while running "
+            "this trial; --retry-failed runs it again",
+        )
 
     def close(self, abort: bool = False):
-        """Stop the pool; ``abort`` (Ctrl-C, an error in the driver) ends running trials
-        at once instead of waiting for them — their records would have nowhere to go."""
-        if self._pool is not None:
+        """Stop the workers; ``abort`` (Ctrl-C, an error in the driver) kills running
+        trials at once instead of waiting for them — their records would have nowhere to go."""
+        for job in list(self._jobs):
             if abort:
-                for process in list(getattr(self._pool, "_processes", {}).values()):
-                    process.terminate()
-            self._pool.shutdown(wait=not abort, cancel_futures=True)
-            self._pool = None
+                job.worker.stop(kill=True)
+            else:
+                self._finish(job)
+        self._jobs.clear()
+        for worker in self._idle:
+            worker.stop()
+        self._idle.clear()
         if self._manager is not None:
             self._manager.shutdown()
             self._manager = None
-        if self._saved_env is not None:
-            for key, value in self._saved_env.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-            self._saved_env = None
+
+    def _finish(self, job: _Job) -> None:
+        with contextlib.suppress(EOFError, OSError):  # let a running trial end
+            while job.worker.conn.recv() == STARTED:
+                pass
+        job.worker.stop()
 
 
-# --- Ray ------------------------------------------------------------------------------------
-def import_ray():
-    try:
-        import ray
-    except ImportError:
-        raise ValueError("Ray is not installed: pip install 'chainrule[ray]'") from None
-    return ray
-
-
-def _probe(address: str, timeout: float = 5.0) -> None:
-    """Fail fast with one line when HOST:PORT does not answer (ray.init would retry for
-    minutes before giving up)."""
-    host, _, port = address.rpartition(":")
-    if address.startswith("ray://") or not host or not port.isdigit():
-        return
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as e:
-        reason = e.strerror or type(e).__name__
-        raise OSError(f"could not connect to a Ray cluster at {address}: {reason}") from None
-
-
-class _RayPrunerClient:
-    """``report()`` on a pruner actor, called synchronously from a trial."""
-
-    def __init__(self, actor):
-        self.actor = actor
-
-    def report(self, trial_id, epoch, value):
-        import ray
-
-        return ray.get(self.actor.report.remote(trial_id, epoch, value))
-
-    def replay(self, trial_id, curve):
-        import ray
-
-        return ray.get(self.actor.replay.remote(trial_id, curve))
-
-
-class RayExecutor:
-    """Trials as Ray tasks of ``threads`` CPUs each on a Ray cluster."""
-
-    name = "ray"
-
-    def __init__(
-        self, address: str | None = "auto", workers: int | None = None, threads: int | None = None
-    ):
-        ray = import_ray()
-        self.ray = ray
-        self.address = address or "auto"
-        self.threads = int(threads or 1)
-        self._owns_ray = False
-        self._tasks: dict = {}  # object ref -> task, to name a trial whose worker died
-        if not ray.is_initialized():
-            if self.address != "local":
-                _probe(self.address)
-            try:
-                ray.init(
-                    address=self.address,  # "local" always starts a new instance
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    logging_level="ERROR",
-                )
-            except (ConnectionError, RuntimeError, ValueError) as e:
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                hint = ""
-                if self.address != "auto" and os.environ.get("RAY_AUTH_MODE") != "token":
-                    # since Ray 2.52 `ray start` clusters may demand a token, and a client
-                    # that names an address sends one only when told to
-                    hint = (
-                        " (a cluster with token authentication also needs RAY_AUTH_MODE=token "
-                        "and its token from `ray get-auth-token` in RAY_AUTH_TOKEN)"
-                    )
-                raise OSError(
-                    f"could not connect to a Ray cluster at {self.address}: {first}{hint}"
-                ) from None
-            self._owns_ray = True
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.slots = int(workers or max(1, cpus // self.threads))
-        self._remote = ray.remote(run_trial).options(
-            num_cpus=self.threads,
-            max_retries=0,
-            runtime_env={"env_vars": thread_env(self.threads)},
-        )
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def describe(self) -> str:
-        cpus = int(self.ray.cluster_resources().get("CPU", 0))
-        nodes = len([n for n in self.ray.nodes() if n.get("Alive")])
-        return (
-            f"ray cluster ({nodes} node(s), {cpus} CPUs): {self.slots} trials at a time "
-            f"x {self.threads} CPU(s)"
-        )
-
-    def make_pruner(self, rungs, eta, mode):
-        actor = self.ray.remote(num_cpus=0)(RungPruner).remote(rungs, eta, mode)
-        return _RayPrunerClient(actor)
-
-    def submit(self, task: dict, pruner=None):
-        task = {**task, "threads": self.threads}
-        ref = self._remote.remote(task, pruner)
-        self._tasks[ref] = task
-        return ref
-
-    def wait(self, handles, timeout: float):
-        refs = list(handles)
-        ready, rest = self.ray.wait(refs, num_returns=1, timeout=timeout)
-        if ready and rest:  # collect everything else that is already done too
-            more, _ = self.ray.wait(rest, num_returns=len(rest), timeout=0)
-            ready += more
-        out = []
-        for ref in ready:
-            task = self._tasks.pop(ref)
-            try:
-                record = self.ray.get(ref)
-            except Exception as e:  # a crashed worker or node: the trial failed
-                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-                record = failed_record(task, f"{type(e).__name__}: {first}")
-            out.append((ref, record))
-        return out
-
-    def close(self):
-        if self._owns_ray and self.ray.is_initialized():
-            self.ray.shutdown()
-            self._owns_ray = False
-
-
-def make_executor(kind: str = "local", address=None, workers=None, threads=None):
+def make_executor(
+    kind: str = "local", address=None, workers=None, threads=None, trial_timeout=None
+):
     if kind == "local":
-        return LocalExecutor(workers, threads)
+        return LocalExecutor(workers, threads, trial_timeout)
     if kind == "ray":
-        return RayExecutor(address, workers, threads)
+        return RayExecutor(address, workers, threads, trial_timeout)
     raise ValueError(f"unknown executor {kind!r}; choose from: local, ray")

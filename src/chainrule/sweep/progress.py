@@ -1,6 +1,11 @@
 """Live progress of a sweep: one line rewritten in place on a terminal, plain lines in logs.
 
-trials 12/40 | 2 running | 1 failed | 3 pruned | best val_accuracy 0.9722 (#7) | 1m23s
+trials 12/40 | 2 running | 1 failed | 1 timed out | 3 pruned | best val_accuracy 0.9722 (#7) | 1m23s
+
+A resumed sweep first says what the folder already holds, finished (completed or pruned)
+apart from failed::
+
+    resuming: 8 of 8 trials already ran: 6 finished, 2 failed (kept; --retry-failed runs them again)
 """
 
 from __future__ import annotations
@@ -44,18 +49,36 @@ class Progress:
         self.tty = bool(tty if tty is not None else getattr(self.stream, "isatty", bool)())
         self.total, self.metric, self.mode = total, metric, mode
         self.heartbeat, self.quiet = heartbeat, quiet
-        self.done = self.failed = self.pruned = self.running = 0
+        self.done = self.failed = self.timed_out = self.pruned = self.running = 0
         self.best = None  # (value, index, rank key)
         self.start = time.perf_counter()
         self._last_draw, self._last_beat = 0.0, self.start
         self._width = 0
 
-    def resumed(self, records) -> None:
-        """Count the trials a previous run already finished."""
+    def resumed(self, records, retried: int = 0) -> None:
+        """Count the trials a previous run already ran; ``retried`` failed ones run again."""
         for record in records:
             self._count(record)
-        if records and not self.quiet:
-            self._print(f"resuming: {len(records)} of {self.total} trials already finished")
+        if self.quiet or not (records or retried):
+            return
+        unfinished = self.failed + self.timed_out
+        if not unfinished:
+            line = f"resuming: {len(records)} of {self.total} trials already finished"
+        else:
+            parts = [f"{len(records) - unfinished} finished"]
+            parts += [f"{self.failed} failed"] if self.failed else []
+            parts += [f"{self.timed_out} timed out"] if self.timed_out else []
+            line = (
+                f"resuming: {len(records)} of {self.total} trials already ran: "
+                f"{', '.join(parts)} (kept; --retry-failed runs them again)"
+            )
+        if retried:
+            line += f"; {retried} failed or timed-out trial(s) run again (--retry-failed)"
+        self._print(line)
+
+    def discarded(self) -> None:
+        """A running trial ended without a new record (it already had a final one)."""
+        self.running -= 1
 
     def started(self, index: int) -> None:
         self.running += 1
@@ -78,6 +101,8 @@ class Progress:
         status = record["status"]
         if status == "failed":
             self.failed += 1
+        elif status == "timeout":
+            self.timed_out += 1
         elif status == "pruned":
             self.pruned += 1
         if status == "completed" and record.get("metric") is not None:
@@ -89,6 +114,8 @@ class Progress:
         parts = [f"trials {self.done}/{self.total}", f"{self.running} running"]
         if self.failed:
             parts.append(f"{self.failed} failed")
+        if self.timed_out:
+            parts.append(f"{self.timed_out} timed out")
         if self.pruned:
             parts.append(f"{self.pruned} pruned")
         if self.best is not None:

@@ -5,18 +5,23 @@ Resuming needs nothing but the folder: the records say which trial ids are finis
 (ids hash the trial's options, the sweep seed and its index, so grid and random sweeps
 regenerate the same ids); those are skipped, the pruner's rungs are refilled from their
 per-epoch histories, and TPE's study is re-told their results.
+
+Failed and timed-out trials are kept as they are on a rerun (a configuration that
+diverges fails again, and a rerun of a whole sweep should cost nothing); ``retry_failed``
+runs them again. The rerun says how many trials finished and how many failed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 
 from chainrule.sweep.executors import make_executor
 from chainrule.sweep.progress import Progress
 from chainrule.sweep.spec import SweepSpec
-from chainrule.sweep.store import FINISHED, ResultStore
+from chainrule.sweep.store import FAILED, FINAL, FINISHED, ResultStore
 from chainrule.sweep.strategies import make_strategy
 from chainrule.sweep.trial import trial_id
 
@@ -48,6 +53,11 @@ class SweepResult:
         return sorted(self.records, key=key)
 
     @property
+    def all_failed(self) -> bool:
+        """True when there are trials and none of them has a result (completed or pruned)."""
+        return bool(self.records) and not any(r["status"] in FINAL for r in self.records)
+
+    @property
     def best(self) -> dict | None:
         ranked = self.ranked()
         return ranked[0] if ranked and ranked[0]["status"] == "completed" else None
@@ -72,18 +82,24 @@ def run_sweep(
     workers: int | None = None,
     threads: int | None = None,
     trials: int | None = None,
+    trial_timeout: float | None = None,
     retry_failed: bool = False,
     progress: Progress | None = None,
     log=print,
 ) -> SweepResult:
     """Run (or resume) ``spec`` into folder ``out``; returns the :class:`SweepResult`.
 
-    ``executor``, ``address``, ``workers``, ``threads`` and ``trials`` override the spec's
-    own values. ``retry_failed`` runs failed trials again. ``log(str)`` gets a few lines
-    (where the trials run); ``progress`` gets every event (a default one prints to stderr).
+    ``executor``, ``address``, ``workers``, ``threads``, ``trials`` and ``trial_timeout``
+    (seconds per trial; a trial still running then is stopped and recorded with status
+    ``timeout``) override the spec's own values. ``retry_failed`` runs failed and
+    timed-out trials again. ``log(str)`` gets a few lines (where the trials run);
+    ``progress`` gets every event (a default one prints to stderr).
     """
+    check_run_options(workers=workers, threads=threads, trials=trials, trial_timeout=trial_timeout)
     if trials is not None:
         spec = dataclasses.replace(spec, trials=trials)
+    if trial_timeout is None:
+        trial_timeout = getattr(spec, "trial_timeout", None)
     # an address only means something to Ray: giving one asks for the Ray executor
     kind = executor or ("ray" if address else spec.executor)
     store = ResultStore(out)
@@ -92,18 +108,23 @@ def run_sweep(
     total = spec.n_trials
 
     def is_done(record):
-        return record["status"] in FINISHED and not (retry_failed and record["status"] == "failed")
+        return record["status"] in FINISHED and not (retry_failed and record["status"] in FAILED)
 
     done = {r["id"]: r for r in records.values() if is_done(r)}
+    retried = [r for r in records.values() if r["index"] < total and not is_done(r)]
     done_index = {r["index"] for r in done.values()}
     strategy = make_strategy(spec, finished=list(done.values()))
     watch = spec.prune_metric
     if progress is None:
         progress = Progress(total, spec.metric, spec.mode)
-    progress.resumed([r for r in done.values() if r["index"] < total])
+    progress.resumed([r for r in done.values() if r["index"] < total], retried=len(retried))
 
     with make_executor(
-        kind, address or spec.address, workers or spec.workers, threads or spec.threads
+        kind,
+        address or spec.address,
+        workers or spec.workers,
+        threads or spec.threads,
+        trial_timeout,
     ) as pool:
         store.open(spec.to_dict(), spec.fingerprint())  # the executor is up: commit to it
         if log:
@@ -132,7 +153,9 @@ def run_sweep(
                 for handle, record in pool.wait(running, timeout=0.5):
                     task = running.pop(handle)
                     record.update(watch=watch, ended=time.time(), executor=pool.name)
-                    store.append(record)  # durable before anything else happens
+                    if not store.append(record):  # durable before anything else happens
+                        progress.discarded()  # the trial already had a final record
+                        continue
                     strategy.tell(task["index"], record)
                     records[record["id"]] = record
                     progress.finished(record)
@@ -140,6 +163,21 @@ def run_sweep(
         finally:
             progress.close()
     return SweepResult(spec.to_dict(), str(out), list(records.values()), spec.metric, spec.mode)
+
+
+def check_run_options(**options) -> None:
+    """ValueError naming the first option that is not a positive number (None: unset)."""
+    for name, value in options.items():
+        if value is None:
+            continue
+        integer = name != "trial_timeout"
+        kind = int if integer else (int, float)
+        good = isinstance(value, kind) and not isinstance(value, bool)
+        if good and not integer:
+            good = math.isfinite(value)
+        if not good or value <= 0:
+            what = "a positive integer" if integer else "a positive number of seconds"
+            raise ValueError(f"{name} must be {what}, got {value!r}")
 
 
 def _next_task(spec, strategy, pending, done, done_index, watch):

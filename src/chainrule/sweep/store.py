@@ -8,7 +8,11 @@ A sweep folder holds::
 Only the driver writes, one ``write`` of one whole line per record followed by ``fsync``,
 so a sweep killed at any instant leaves every earlier record intact; a line cut short by
 the kill (at most the last one) is ignored on reading and trimmed before the next append.
-When a trial id appears twice (a failed trial retried), the later record wins.
+
+Recording is idempotent, keyed by trial id: once a trial has a final record (completed
+or pruned) a second record for it is ignored (a trial reported twice — by an executor
+that resubmitted it after losing a node, say — is stored once). A failed or timed-out
+trial that runs again gets a newer record, and the later record wins on reading.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from pathlib import Path
 
 RECORDS = "trials.jsonl"
 META = "sweep.json"
-FINISHED = ("completed", "pruned", "failed")
+FINAL = ("completed", "pruned")  # the trial has a result: never recorded or run again
+FAILED = ("failed", "timeout")  # no result: kept, and run again by --retry-failed
+FINISHED = FINAL + FAILED
 
 
 class ResultStore:
@@ -30,6 +36,7 @@ class ResultStore:
     def __init__(self, folder):
         self.folder = Path(folder)
         self.path = self.folder / RECORDS
+        self._final: set[str] | None = None  # ids with a final record (read on first append)
 
     # --- the sweep's identity ---------------------------------------------------------
     def check(self, fingerprint: str) -> None:
@@ -60,11 +67,17 @@ class ResultStore:
         return json.loads(path.read_text())
 
     # --- records ------------------------------------------------------------------------
-    def append(self, record: dict) -> None:
-        """Write one record durably: a single write of a whole line, then fsync."""
+    def append(self, record: dict) -> bool:
+        """Write one record durably: a single write of a whole line, then fsync. Returns
+        False (and writes nothing) when the trial already has a final record."""
+        if self._final is None:
+            self._final = {i for i, r in self.records().items() if r["status"] in FINAL}
+        if record["id"] in self._final:
+            return False
         text = json.dumps(_finite(record), default=_json_default, allow_nan=False)
         line = (text + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # 0o666: the umask decides, as for any file a program creates
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         try:
             view = memoryview(line)
             while view:  # a regular-file write is whole in practice; loop in case it isn't
@@ -72,6 +85,9 @@ class ResultStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+        if record["status"] in FINAL:
+            self._final.add(record["id"])
+        return True
 
     def records(self) -> dict[str, dict]:
         """``{trial id: latest record}`` in the order the trials first finished."""

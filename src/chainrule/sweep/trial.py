@@ -24,6 +24,8 @@ import threading
 import time
 import traceback
 
+from chainrule.optim.optimizer import set_num_threads
+
 THREAD_VARS = (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
@@ -54,13 +56,8 @@ def pin_threads(threads: int | None) -> None:
     if not threads:
         return
     os.environ.update(thread_env(threads))
-    try:  # chainrule's optimizers split big updates over a thread pool of their own
-        from chainrule.optim.optimizer import set_num_threads
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        set_num_threads(int(threads))
-    try:
+    set_num_threads(int(threads))  # chainrule's optimizers have a thread pool of their own
+    try:  # an optional dependency (the cli and bench extras): local so it stays optional
         from threadpoolctl import threadpool_limits
     except ImportError:
         return
@@ -109,6 +106,18 @@ def failed_record(task: dict, error: str | None) -> dict:
         "epochs": 0,
         "seconds": 0.0,
     }
+
+
+def timed_out(task: dict, limit: float, seconds: float) -> dict:
+    """The record of a trial stopped at its time limit (its worker was killed, so what it
+    reported so far is gone with it)."""
+    record = failed_record(
+        task,
+        f"stopped after {seconds:.1f} s: over the trial time limit of {limit:g} s "
+        "(--trial-timeout); --retry-failed runs it again",
+    )
+    record.update(status="timeout", seconds=float(seconds), timeout=float(limit))
+    return record
 
 
 def run_trial(task: dict, pruner=None) -> dict:

@@ -1,0 +1,310 @@
+"""Trials as Ray tasks on a Ray cluster, surviving the loss of worker nodes.
+
+``--address auto`` joins the cluster this machine belongs to, ``HOST:PORT`` a remote head
+node, ``local`` starts a private one. Workers need chainrule installed.
+
+What a lost node does to a sweep, and what this executor does about it:
+
+- Each trial is a task of ``threads`` CPUs with Ray's own retries off (``max_retries=0``),
+  so Ray never re-runs a trial behind the sweep's back. A trial whose *node* died
+  (:class:`ray.exceptions.NodeDiedError`, or a crashed worker on a node that is no longer
+  alive) did not fail on its own account: it is resubmitted, up to :data:`RESUBMITS`
+  times, and its record keeps the reasons in ``lost``. A worker that crashed on a live
+  node (out of memory, a segfault in the trial) fails its trial, as on the local pool.
+- A finished trial's record is small and is returned to the driver inline, then written
+  to the store at once; it is never re-run, and the store ignores a second record for a
+  trial id that already has a final one.
+- The two actors — the pruner's rung records and the board where trials say when and where
+  they started — are pinned to the driver's own node, so losing a worker node loses
+  neither. A resubmitted trial re-reports its rungs under the same trial id, which
+  overwrites its earlier values (the rule stays the same).
+- ``trial_timeout`` counts from the moment a trial started (from the board; a task still
+  queued for a free CPU is not timed) and stops a trial that runs longer with
+  ``ray.cancel(force=True)``, which kills its worker process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+
+from chainrule.sweep.pruning import RungPruner
+from chainrule.sweep.trial import failed_record, run_trial, thread_env, timed_out
+
+RESUBMITS = 3  # a trial lost with its node is run again at most this many times
+
+
+def import_ray():
+    try:  # an optional dependency (the ray extra): imported only when Ray is asked for
+        import ray
+    except ImportError:
+        raise ValueError("Ray is not installed: pip install 'chainrule[ray]'") from None
+    return ray
+
+
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """Fail fast with one line when HOST:PORT does not answer (ray.init would retry for
+    minutes before giving up)."""
+    host, _, port = address.rpartition(":")
+    if address.startswith("ray://") or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise OSError(f"could not connect to a Ray cluster at {address}: {reason}") from None
+
+
+class _RayPrunerClient:
+    """``report()`` on a pruner actor, called synchronously from a trial."""
+
+    def __init__(self, actor):
+        self.actor = actor
+
+    def report(self, trial_id, epoch, value):
+        import ray  # inside a Ray worker: Ray is there
+
+        return ray.get(self.actor.report.remote(trial_id, epoch, value))
+
+    def replay(self, trial_id, curve):
+        import ray
+
+        return ray.get(self.actor.replay.remote(trial_id, curve))
+
+
+class TrialBoard:
+    """Where each trial attempt says it started: ``{(trial id, attempt): (time, node)}``.
+    The time is the board's clock (the driver's machine), so limits need no clock sync."""
+
+    def __init__(self):
+        self.starts: dict = {}
+
+    def started(self, trial_id: str, attempt: int, node_id: str) -> None:
+        self.starts[(trial_id, attempt)] = (time.time(), node_id)
+
+    def snapshot(self) -> dict:
+        return dict(self.starts)
+
+
+def ray_trial(task: dict, pruner, board) -> dict:
+    """The Ray task: tell the board, then :func:`~chainrule.sweep.trial.run_trial`."""
+    import ray  # inside a Ray worker: Ray is there
+
+    node = ray.get_runtime_context().get_node_id()
+    board.started.remote(task["id"], task.get("attempt", 1), node)
+    return run_trial(task, pruner)
+
+
+class RayExecutor:
+    """Trials as Ray tasks of ``threads`` CPUs each on a Ray cluster."""
+
+    name = "ray"
+
+    def __init__(
+        self,
+        address: str | None = "auto",
+        workers: int | None = None,
+        threads: int | None = None,
+        trial_timeout: float | None = None,
+    ):
+        ray = import_ray()
+        self.ray = ray
+        self.address = address or "auto"
+        self.threads = int(threads or 1)
+        self.trial_timeout = trial_timeout
+        self._owns_ray = False
+        # a trial's handle is its first attempt's object ref; a resubmission gets a new one
+        self._tasks: dict = {}  # handle -> (task with its attempt number, pruner)
+        self._current: dict = {}  # handle -> the object ref of its latest attempt
+        self._handle_of: dict = {}  # latest object ref -> handle
+        self._lost: dict = {}  # trial id -> why its earlier attempts were lost
+        if not ray.is_initialized():
+            self._connect()
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.slots = int(workers or max(1, cpus // self.threads))
+        self._remote = ray.remote(ray_trial).options(
+            num_cpus=self.threads,
+            max_retries=0,  # resubmission is ours: Ray must not re-run finished trials
+            runtime_env={"env_vars": thread_env(self.threads)},
+        )
+        self._board = self._on_driver_node(TrialBoard).remote()
+        self._starts: dict = {}
+
+    def _connect(self) -> None:
+        ray = self.ray
+        if self.address != "local":
+            _probe(self.address)
+        try:
+            ray.init(
+                address=self.address,  # "local" always starts a new instance
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level="ERROR",
+            )
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            hint = ""
+            if self.address != "auto" and os.environ.get("RAY_AUTH_MODE") != "token":
+                # since Ray 2.52 `ray start` clusters may demand a token, and a client
+                # that names an address sends one only when told to
+                hint = (
+                    " (a cluster with token authentication also needs RAY_AUTH_MODE=token "
+                    "and its token from `ray get-auth-token` in RAY_AUTH_TOKEN)"
+                )
+            raise OSError(
+                f"could not connect to a Ray cluster at {self.address}: {first}{hint}"
+            ) from None
+        self._owns_ray = True
+
+    def _on_driver_node(self, cls):
+        """``cls`` as a CPU-less actor that lives on this process's node (a worker node
+        can go away; the driver's cannot without ending the sweep anyway)."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = self.ray.get_runtime_context().get_node_id()
+        return self.ray.remote(num_cpus=0, max_restarts=0)(cls).options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False)
+        )
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def describe(self) -> str:
+        cpus = int(self.ray.cluster_resources().get("CPU", 0))
+        nodes = len([n for n in self.ray.nodes() if n.get("Alive")])
+        text = (
+            f"ray cluster ({nodes} node(s), {cpus} CPUs): {self.slots} trials at a time "
+            f"x {self.threads} CPU(s)"
+        )
+        if self.trial_timeout:
+            text += f", {self.trial_timeout:g} s per trial"
+        return text
+
+    def make_pruner(self, rungs, eta, mode):
+        return _RayPrunerClient(self._on_driver_node(RungPruner).remote(rungs, eta, mode))
+
+    def submit(self, task: dict, pruner=None):
+        task = {**task, "threads": self.threads, "attempt": task.get("attempt", 1)}
+        handle = self._remote.remote(task, pruner, self._board)
+        self._tasks[handle] = (task, pruner)
+        self._current[handle] = handle
+        self._handle_of[handle] = handle
+        return handle
+
+    def wait(self, handles, timeout: float):
+        """``[(handle, record)]`` for the trials that ended within ``timeout`` seconds. A
+        trial lost with its node is resubmitted under the same handle (the first attempt's
+        object ref): the runner sees it end once, with the record of the attempt that ended."""
+        handles = [h for h in handles if h in self._tasks]
+        if not handles:
+            return []
+        refs = [self._current[h] for h in handles]
+        if self.trial_timeout:
+            timeout = min(timeout, 0.5)  # look at the board often enough
+        ready, rest = self.ray.wait(refs, num_returns=1, timeout=timeout)
+        if ready and rest:  # collect everything else that is already done too
+            more, rest = self.ray.wait(rest, num_returns=len(rest), timeout=0)
+            ready += more
+        out = []
+        for ref in ready:
+            handle = self._handle_of[ref]
+            record = self._result(handle, ref)
+            if record is not None:
+                out.append((handle, record))
+        if self.trial_timeout:
+            out += self._stop_late([self._handle_of[ref] for ref in rest])
+        return out
+
+    def _result(self, handle, ref):
+        """The record of a finished task, or None when it was resubmitted."""
+        task, pruner = self._tasks[handle]
+        try:
+            record = self.ray.get(ref)
+        except Exception as e:  # run_trial never raises: Ray lost the task or its worker
+            reason = _first_line(e)
+            if self._node_lost(e, task):
+                lost = self._lost.setdefault(task["id"], [])
+                lost.append(reason)
+                if len(lost) <= RESUBMITS:
+                    self._resubmit(handle, ref, task, pruner)
+                    return None
+                record = failed_record(task, f"lost with its node {len(lost)} times: {reason}")
+            else:
+                record = failed_record(task, f"worker process died: {reason}")
+        return self._finish(handle, ref, task, record)
+
+    def _finish(self, handle, ref, task, record) -> dict:
+        del self._tasks[handle], self._current[handle], self._handle_of[ref]
+        record["attempt"] = task["attempt"]
+        lost = self._lost.pop(task["id"], None)
+        if lost:
+            record["lost"] = lost
+        return record
+
+    def _resubmit(self, handle, old_ref, task, pruner) -> None:
+        task = {**task, "attempt": task["attempt"] + 1}
+        ref = self._remote.remote(task, pruner, self._board)
+        del self._handle_of[old_ref]
+        self._tasks[handle] = (task, pruner)
+        self._current[handle] = ref
+        self._handle_of[ref] = handle
+
+    def _node_lost(self, error, task) -> bool:
+        exc = self.ray.exceptions
+        if isinstance(error, (exc.NodeDiedError, exc.ObjectLostError)):
+            return True
+        if isinstance(error, exc.WorkerCrashedError):  # the worker's node may be gone too
+            start = self._board_snapshot().get((task["id"], task["attempt"]))
+            if start is not None:
+                alive = {n["NodeID"] for n in self.ray.nodes() if n.get("Alive")}
+                return start[1] not in alive
+        return False
+
+    def _resubmit(self, handle, old_ref, task, pruner) -> None:
+        new_task = {**task, "attempt": task["attempt"] + 1}
+        ref = self._remote.remote(new_task, pruner, self._board)
+        if not hasattr(self, "_moves"):
+            self._moves, self._back = {}, {}
+        self._back.pop(old_ref, None)
+        self._moves[handle] = ref
+        self._back[ref] = handle
+        self._tasks[handle] = (new_task, pruner)
+
+    def _board_snapshot(self) -> dict:
+        with contextlib.suppress(Exception):  # pragma: no cover - keep the last view
+            self._starts = self.ray.get(self._board.snapshot.remote(), timeout=10)
+        return self._starts
+
+    def _stop_late(self, handles) -> list:
+        """Cancel (killing the worker process) the trials that started longer ago than the
+        time limit; ``[(handle, timeout record)]``."""
+        if not handles:
+            return []
+        starts = self._board_snapshot()
+        now, out = time.time(), []
+        for handle in handles:
+            task, _ = self._tasks[handle]
+            start = starts.get((task["id"], task["attempt"]))
+            if start is None or now - start[0] < self.trial_timeout:
+                continue
+            ref = self._current[handle]
+            self.ray.cancel(ref, force=True)  # kills the worker process running it
+            record = timed_out(task, self.trial_timeout, now - start[0])
+            out.append((handle, self._finish(handle, ref, task, record)))
+        return out
+
+    def close(self):
+        if self._owns_ray and self.ray.is_initialized():
+            self.ray.shutdown()
+            self._owns_ray = False
+
+
+def _first_line(error) -> str:
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {first}"
