@@ -19,9 +19,26 @@ from chainrule.autograd import (
     gradcheck,
     is_grad_enabled,
     no_grad,
+    tensor_function,
 )
 from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
 from chainrule.checkpoint import load, save
+from chainrule.creation import (
+    arange,
+    as_tensor,
+    eye,
+    full,
+    full_like,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
 from chainrule.diagnostics import detect_anomaly
 from chainrule.errors import GraphError, ShapeError
 from chainrule.explain import explain
@@ -57,23 +74,7 @@ from chainrule.ops import (
     unsqueeze,
     where,
 )
-from chainrule.tensor import (
-    Tensor,
-    arange,
-    as_tensor,
-    eye,
-    full,
-    full_like,
-    ones,
-    ones_like,
-    rand,
-    rand_like,
-    randn,
-    randn_like,
-    tensor,
-    zeros,
-    zeros_like,
-)
+from chainrule.tensor import Tensor
 
 __version__ = "0.1.0"
 
@@ -141,6 +142,7 @@ __all__ = [
     "swapaxes",
     "tanh",
     "tensor",
+    "tensor_function",
     "train",
     "transpose",
     "unsqueeze",

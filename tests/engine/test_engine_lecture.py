@@ -1,4 +1,5 @@
-"""The lecture's numeric examples, reproduced exactly by the engine."""
+"""The classic worked examples of backpropagation (the circuit (x + y)·z, the sigmoid
+neuron, ‖W x‖², the delta rule of an MLP), reproduced exactly by the engine."""
 
 import numpy as np
 import pytest
@@ -99,7 +100,7 @@ def test_mlp_gradients_equal_the_delta_rule(activation):
         "relu": (lambda a: np.maximum(a, 0), lambda a, h: (a > 0).astype(float)),
     }[activation]
 
-    # by hand, the lecture's way
+    # by hand, with the delta rule: δK = p − y, ∂L/∂Wk = δk+1 hkᵀ, δk = Wkᵀ δk+1 • g'(ak)
     hs, as_ = [x], []
     for k, (W, b) in enumerate(zip(Ws, bs)):
         a = W @ hs[-1] + b

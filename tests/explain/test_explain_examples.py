@@ -1,4 +1,4 @@
-"""Every built-in lecture example reproduces its slide's numbers."""
+"""Every built-in worked example (``--example NAME``) reproduces its slide's numbers."""
 
 import numpy as np
 import pytest

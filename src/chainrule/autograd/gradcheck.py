@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from chainrule.autograd.engine import grad
 from chainrule.backend import xp
+from chainrule.ops import concatenate, reshape
 from chainrule.tensor import Tensor
 
 
@@ -133,7 +134,6 @@ def gradcheck(
 
 def _first_gradient(fn, w):
     """x -> the flattened gradients of <fn(x), w>, recorded so they can be differentiated."""
-    from chainrule.ops import concatenate, reshape
 
     def first_gradient(*args):
         ins = [a for a in args if a.requires_grad]

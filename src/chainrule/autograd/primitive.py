@@ -1,7 +1,8 @@
 """Primitives: a forward on raw arrays plus one vector-Jacobian product per input.
 
 A primitive is the unit the engine differentiates. Its VJP for input ``i`` is the
-lecture's ``∇x z = (∂y/∂x)ᵀ ∇y z``: it receives the upstream gradient ``g`` (shaped like
+vector-Jacobian product of the chain rule, ``∇x z = (∂y/∂x)ᵀ ∇y z`` for ``y = op(x)``
+feeding a scalar ``z``: it receives the upstream gradient ``g`` (shaped like
 the output ``ans``) and returns the gradient for input ``i`` (shaped like that input).
 
 VJPs are written once and run in two modes. Each receives a namespace ``F`` first:
@@ -15,8 +16,9 @@ VJPs are written once and run in two modes. Each receives a namespace ``F`` firs
 Arithmetic in VJPs uses operators and methods that NumPy arrays and Tensors share
 (``g * y``, ``g.sum(axis=0)``, ``x.mT``); everything else goes through ``F``.
 
-Define a new primitive with :func:`defprimitive` and call it with :func:`apply`; this is
-exactly how the built-in ops are made.
+Define a new primitive with :func:`defprimitive` (forward, VJPs, and its description in
+words), put its Tensor-level function right under it with :func:`tensor_function`, and
+call :func:`apply` inside that function; this is exactly how the built-in ops are made.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import functools
 import itertools
 from types import SimpleNamespace
 
+from chainrule.autograd.description import Description, describe
 from chainrule.autograd.mode import state
 from chainrule.backend import xp
 
@@ -41,41 +44,90 @@ class Primitive:
         vjps: one function per input, ``vjp(F, g, ans, *inputs, **params)``, or ``None``
             for an input that is not differentiable (labels, masks). For variadic ops
             (``concatenate``) an object whose ``[i]`` returns the VJP for input ``i``.
-        pattern: how the op treats gradients, in the lecture's words ("distributes",
-            "switches", "routes", ...), or None.
+        pattern: how the op treats gradients, in the words of the gate patterns of
+            backpropagation ("distributes", "switches", "routes", "gates", "copies",
+            "adds"), or None.
+        description: the op in words (:class:`~chainrule.autograd.description.Description`):
+            formula, local derivative, domain hint — what ``explain`` narrates.
+        function: the Tensor-level function that applies it (see :func:`tensor_function`),
+            or None until one is registered.
     """
 
-    __slots__ = ("forward", "name", "pattern", "vjps")
+    __slots__ = ("description", "forward", "function", "name", "pattern", "vjps")
 
-    def __init__(self, name, forward, vjps, pattern=None):
+    def __init__(self, name, forward, vjps, pattern=None, description=None):
         self.name = name
         self.forward = forward
         self.vjps = vjps
         self.pattern = pattern
+        self.description = description if description is not None else Description()
+        self.function = None
 
     def __repr__(self):
         return f"Primitive({self.name!r})"
 
 
-def defprimitive(name, forward, *vjps, pattern=None, variadic=False):
-    """Register a primitive: its raw forward, then one VJP per input (in input order).
+def defprimitive(name, forward, *vjps, pattern=None, variadic=False, **description):
+    """Register a primitive: its raw forward, one VJP per input (in input order), and
+    what it means in words.
 
     >>> def cube(x): return x ** 3
-    >>> CUBE = defprimitive("cube", cube, lambda F, g, ans, x: g * 3 * x * x)
-    >>> def tensor_cube(t): return apply(CUBE, t)
+    >>> CUBE = defprimitive(
+    ...     "cube", cube, lambda F, g, ans, x: g * 3 * x * x,
+    ...     symbol="³", formula="{0}³", local="3·{0}²", vjp="{g} ⊙ 3·{0}²",
+    ...     elementwise=True, substitute=True,
+    ... )
+    >>> @tensor_function(CUBE)
+    ... def tensor_cube(t):  # t³; ∂/∂t = 3t²
+    ...     return apply(CUBE, t)
 
     With ``variadic=True`` a single VJP ``vjp(i, F, g, ans, *inputs, **params)`` serves
     every input position.
+
+    The keyword fields after ``pattern`` describe the op for people (all optional; see
+    :class:`~chainrule.autograd.description.Description` for each): ``symbol`` (its node's
+    label), ``formula`` (the forward, ``"{0} + {1}"``), ``local`` (per input, the local
+    derivative ∂out/∂input, ``("1", "1")``), ``local_values`` (the local derivative worth
+    filling with numbers), ``vjp`` (per input, the VJP written with ``{g}``), ``domain``
+    (why the output may be nan/inf), ``elementwise``, ``commutative``, ``substitute``,
+    ``params``, ``sentence``, ``pattern_text`` and ``display``. ``chainrule.explain``
+    narrates a graph from these fields, so a user's primitive explains like a built-in
+    one; without them it is narrated in generic words.
     """
     if name in PRIMITIVES:
         raise ValueError(f"defprimitive: a primitive named {name!r} is already registered")
+    text = describe(name, **description)
     if variadic:
         (vjp_any,) = vjps
         vjps = _NthVJP(vjp_any)
-    prim = Primitive(name, forward, vjps, pattern)
+    prim = Primitive(name, forward, vjps, pattern, text)
     PRIMITIVES[name] = prim
     setattr(RAW, name, forward)
     return prim
+
+
+def tensor_function(prim):
+    """Decorator: ``fn`` is the Tensor-level function of ``prim`` (the one that calls
+    ``apply(prim, ...)``).
+
+    It becomes ``prim.function`` and ``DIFF.<prim.name>``, the function VJPs call as
+    ``F.<name>`` when ``create_graph=True``. This is the one place ``DIFF`` is filled.
+    """
+
+    def register(fn):
+        prim.function = fn
+        setattr(DIFF, prim.name, fn)
+        return fn
+
+    return register
+
+
+def namespace_helper(name, raw, diff):
+    """Give VJPs a non-differentiable helper ``F.<name>``: ``raw`` on arrays (first order),
+    ``diff`` on Tensors (``create_graph=True``) — for steps such as an in-place edit of a
+    fresh raw array that has no Tensor equivalent."""
+    setattr(RAW, name, raw)
+    setattr(DIFF, name, diff)
 
 
 class _NthVJP:
@@ -132,10 +184,9 @@ _Tensor = None
 
 
 # The two namespaces handed to VJPs. RAW gains each primitive's forward as it is
-# registered, plus the few non-differentiable helpers below; DIFF is filled by
-# chainrule.ops with the Tensor-level functions of the same names.
-RAW = SimpleNamespace(
-    data=lambda a: a,
-    sign=xp.sign,
-)
+# registered (defprimitive); DIFF gains each primitive's Tensor-level function
+# (tensor_function). Both get the few non-differentiable helpers through namespace_helper.
+RAW = SimpleNamespace()
 DIFF = SimpleNamespace()
+namespace_helper("data", raw=lambda a: a, diff=lambda t: t.data)
+namespace_helper("sign", raw=xp.sign, diff=lambda t: _Tensor(xp.sign(t.data)))

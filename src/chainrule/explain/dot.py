@@ -30,11 +30,9 @@ class GraphvizNotFoundError(OSError):
 def node_symbol(node, nodes):
     """The label drawn in an op's circle: ``+``, ``×``, ``σ``; a folded constant joins it
     (``×2``, ``+1``, ``**2``)."""
-    from chainrule.explain.rules import rule
-
     if node.kind != "op":
         return node.label
-    sym = rule(node.op).symbol
+    sym = node.description.symbol or node.op
     for i in node.inputs:
         c = nodes[i]
         if c.folded:
@@ -69,7 +67,7 @@ def _q(text):
 
 
 def to_dot(expl, precision=3):
-    """DOT text for an :class:`~chainrule.explain.core.Explanation`."""
+    """DOT text for an :class:`~chainrule.explain.model.Explanation`."""
     nodes, edges = expl.nodes, expl.edges
     lines = [
         "digraph chainrule {",

@@ -1,7 +1,7 @@
 """Evaluate a parsed expression by building a chainrule graph: what is explained is exactly
 what the engine computes.
 
-Every variable becomes a float64 leaf ``cr.tensor(value, dtype=float64,
+Every variable becomes a float64 leaf ``tensor(value, dtype=float64,
 requires_grad=True)`` named after the variable; every number becomes a float64 constant;
 every operator and function calls the chainrule op of the same meaning. Domain problems
 (log of a negative number, division by zero) give nan/inf, silently: the narration
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule import ops
+from chainrule.creation import tensor
 from chainrule.explain.parser import (
     Assign,
     Binary,
@@ -29,14 +31,7 @@ from chainrule.explain.parser import (
 MAX_ELEMENTS = 10_000  # values typed on a command line are small; refuse accidents
 
 
-def _ops():
-    import chainrule.ops as ops
-
-    return ops
-
-
 def _binary(op, a, b):
-    ops = _ops()
     return {
         "+": ops.add,
         "-": ops.sub,
@@ -47,7 +42,6 @@ def _binary(op, a, b):
 
 
 def _call(name, args):
-    ops = _ops()
     if name == "max":
         return ops.maximum(*args) if len(args) == 2 else ops.max(args[0])
     if name == "min":
@@ -81,8 +75,6 @@ def build(source, values):
     ``--at`` syntax (``"x=-2,y=5"``). Returns ``(output, leaves, statements)`` where
     ``leaves`` maps each variable name to its leaf tensor.
     """
-    import chainrule as cr
-
     statements = parse(source)
     if isinstance(values, str):
         values = parse_assignments(values)
@@ -116,7 +108,7 @@ def build(source, values):
 
     leaves = {}
     for name in free:
-        t = cr.tensor(as_value(name, values[name]), dtype=np.float64, requires_grad=True)
+        t = tensor(as_value(name, values[name]), dtype=np.float64, requires_grad=True)
         t.name = name
         leaves[name] = t
 
@@ -151,10 +143,8 @@ def _used_names(statements):
 
 
 def _eval(node, env, source):
-    import chainrule as cr
-
     if isinstance(node, Num):
-        return cr.tensor(node.value, dtype=np.float64)
+        return tensor(node.value, dtype=np.float64)
     if isinstance(node, Var):
         if node.name not in env:  # an assigned name used before its assignment
             raise ExpressionError(f"'{node.name}' is used before it is assigned", source, node.col)
@@ -162,7 +152,7 @@ def _eval(node, env, source):
     try:
         if isinstance(node, Unary):
             x = _eval(node.operand, env, source)
-            return _ops().neg(x) if node.op == "-" else x
+            return ops.neg(x) if node.op == "-" else x
         if isinstance(node, Binary):
             a = _eval(node.left, env, source)
             b = _eval(node.right, env, source)

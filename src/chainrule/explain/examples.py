@@ -1,7 +1,8 @@
-"""The lecture, built in: ``chainrule explain --example NAME``.
+"""Worked examples of backpropagation, built in: ``chainrule explain --example NAME``.
 
-Each example rebuilds one slide's computation with chainrule and explains it; the numbers
-are the slides' own. All but ``mlp`` are expressions, so each is also a plain
+Each example rebuilds one classic computation (the circuit f = (x + y)·z, a sigmoid
+neuron, ‖W x‖², a 2-3-2 MLP with softmax + NLL) with chainrule and explains it; the
+numbers are the textbook slides' own. All but ``mlp`` are expressions, so each is also a plain
 ``chainrule explain EXPR --at VALUES`` command (``--list`` prints them).
 """
 
@@ -11,7 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from chainrule.creation import tensor
 from chainrule.explain import fmt
+from chainrule.explain.expression import explain_expression
+from chainrule.explain.record import explain
+from chainrule.ops import log_softmax, sigmoid
 
 
 @dataclass(frozen=True)
@@ -32,8 +37,6 @@ class Example:
         builder = _BUILDERS.get(self.name)
         if builder is not None:
             return builder(self, precision)
-        from chainrule.explain import explain_expression
-
         expl = explain_expression(self.expression, self.values, precision=precision)
         expl.title = f"Example {self.name}: {self.description}"
         expl.subtitle = f"{self.expression}   at {self.values}"
@@ -132,8 +135,6 @@ def listing():
 
 # ---------------------------------------------------------------------- norm-Wx
 def _norm_wx(example, precision):
-    from chainrule.explain import explain_expression
-
     expl = explain_expression(example.expression, example.values, precision=precision)
     expl.title = f"Example {example.name}: {example.description}"
     expl.subtitle = f"{example.expression}   at {example.values}"
@@ -168,10 +169,9 @@ def mlp_graph():
     Returns ``(L, leaves)``: the loss ``L = −Σ_j y_j log p_j`` with ``p = softmax(a2)``,
     and the named leaf tensors (the data ``x`` and one-hot ``y`` do not require grad).
     """
-    import chainrule as cr
 
     def leaf(name, grad=True):
-        t = cr.tensor(np.array(MLP_PARAMS[name]), dtype=np.float64, requires_grad=grad)
+        t = tensor(np.array(MLP_PARAMS[name]), dtype=np.float64, requires_grad=grad)
         t.name = name
         return t
 
@@ -184,10 +184,10 @@ def mlp_graph():
 
     W0h0 = named(W0 @ x, "W0h0")
     a1 = named(W0h0 + b0, "a1")
-    h1 = named(cr.sigmoid(a1), "h1")
+    h1 = named(sigmoid(a1), "h1")
     W1h1 = named(W1 @ h1, "W1h1")
     a2 = named(W1h1 + b1, "a2")
-    logp = named(cr.log_softmax(a2, axis=0), "logp")
+    logp = named(log_softmax(a2, axis=0), "logp")
     ylogp = named(y * logp, "ylogp")
     s = named(ylogp.sum(), "s")
     L = named(-s, "L")
@@ -211,8 +211,6 @@ def delta_rule(values):
 
 
 def _mlp(example, precision):
-    from chainrule.explain import explain
-
     L, _ = mlp_graph()
     title = f"Example {example.name}: {example.description}"
     expl = explain(
@@ -233,7 +231,7 @@ def _mlp(example, precision):
         ("∂L/∂b0 = δ1", "b0", ""),
     ]
     lines = [
-        "The lecture's delta rule, computed by hand in NumPy (no autodiff), next to the",
+        "The delta rule of backpropagation, computed by hand in NumPy (no autodiff), next to the",
         "engine's gradients from the backward pass above:",
         "",
         f"p = softmax(a2) = {fmt.array(hand['p'], p)}",

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import subprocess
 from dataclasses import dataclass, field
 
 from chainrule.explain import fmt
+from chainrule.explain.dot import dot_program, node_symbol, run_dot, to_dot, wire_grad, wire_value
 
 
 @dataclass
@@ -50,8 +52,6 @@ PAD = 24
 
 
 def _node_size(n, nodes):
-    from chainrule.explain.dot import node_symbol
-
     if n.kind == "op":
         d = max(2 * OP_R, CHAR_W * len(node_symbol(n, nodes)) + 18)
         return d, (d if d <= 2 * OP_R + 8 else 2 * OP_R)  # long labels: an ellipse
@@ -67,8 +67,6 @@ def builtin_layout(expl):
     A wire that skips layers gets a dummy point in every layer it crosses (Sugiyama's
     method), so it bends around the nodes in between instead of running through them.
     """
-    from chainrule.explain.dot import wire_grad, wire_value
-
     nodes = [n for n in expl.nodes if not n.folded]
     by_id = {n.id: n for n in expl.nodes}
     visible = {n.id for n in nodes}
@@ -174,8 +172,6 @@ def _mean(values, default):
 
 
 def _on_circle(b, x1, y1):
-    import math
-
     dx, dy = x1 - b.x, y1 - b.y
     rx, ry = b.w / 2, b.h / 2  # the point where the ray from the centre leaves the ellipse
     t = 1.0 / (math.hypot(dx / rx, dy / ry) or 1.0)
@@ -194,8 +190,6 @@ def _bezier(x1, y1, x2, y2):
 
 def graphviz_layout(expl):
     """Node centres and wire splines from Graphviz's ``dot -Tjson`` (raises if missing)."""
-    from chainrule.explain.dot import run_dot, to_dot
-
     data = json.loads(run_dot(to_dot(expl), "json").decode("utf-8"))
     x0, y0, x1, y1 = (float(v) for v in data["bb"].split(","))
     height = y1 - y0
@@ -240,8 +234,6 @@ def graphviz_layout(expl):
 
 def layout(expl, how="auto"):
     """``how``: "auto" (Graphviz if installed, else built-in), "graphviz" or "builtin"."""
-    from chainrule.explain.dot import dot_program
-
     if how not in ("auto", "graphviz", "builtin"):
         raise ValueError(f"layout: expected 'auto', 'graphviz' or 'builtin', got {how!r}")
     if how == "graphviz" or (how == "auto" and dot_program()):

@@ -17,6 +17,8 @@ from importlib import resources
 import numpy as np
 
 from chainrule.explain import fmt
+from chainrule.explain.dot import node_symbol, wire_grad, wire_value
+from chainrule.explain.layout import layout as make_layout
 
 GRAD_COLOR = "#d62728"
 VALUE_COLOR = "#1b7f3b"
@@ -57,8 +59,6 @@ def _t(text):
 
 def svg(expl, lay):
     """The graph as inline SVG with hooks for the page's script."""
-    from chainrule.explain.dot import node_symbol, wire_grad, wire_value
-
     nodes, edges = expl.nodes, expl.edges
     root = next(n for n in nodes if n.is_output)
     out = [
@@ -200,8 +200,6 @@ def _gradient_table(expl):
 
 def to_html(expl, layout="auto"):
     """The page as a string (see :meth:`Explanation.html`)."""
-    from chainrule.explain.layout import layout as make_layout
-
     lay = make_layout(expl, layout)
     data = {
         "title": expl.title,

@@ -15,7 +15,7 @@ Grammar (loosest binding first; the same precedence as Python)::
     power    := atom ['**' unary]                             right-associative: 2**3**2 == 2**9
     atom     := NUMBER | NAME | NAME '(' [expr (',' expr)*] ')' | '(' expr ')'
 
-``NAME = expr`` statements name an intermediate result (the lecture's ``q = x + y``);
+``NAME = expr`` statements name an intermediate result (``q = x + y`` in ``q = x + y; f = q * z``);
 the last statement is the output. The same tokenizer reads the values given with
 ``--at`` (numbers and nested ``[...]`` lists) through :func:`parse_assignments`.
 """

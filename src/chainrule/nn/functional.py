@@ -34,6 +34,7 @@ from chainrule.ops import (
 from chainrule.ops import log_softmax as _log_softmax
 from chainrule.ops import softmax as _softmax
 from chainrule.ops.fused import CROSS_ENTROPY
+from chainrule.ops.labels import logits_labels
 from chainrule.ops.operands import lift
 from chainrule.tensor import Tensor
 
@@ -110,24 +111,6 @@ def _target(target, like):
     return Tensor(xp.asarray(target, dtype=like.dtype))
 
 
-def _class_labels(name, input, target):
-    """Integer labels as a raw array, shape-checked against ``input`` (N, C)."""
-    labels = xp.asarray(target.data if isinstance(target, Tensor) else target)
-    if labels.dtype.kind == "f" and labels.ndim == 1 and (labels == xp.round(labels)).all():
-        labels = labels.astype(xp.int64)  # float class indices such as 2.0 (torch refuses)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"{name}: class targets must be integers, got {labels.dtype}")
-    if input.ndim != 2:
-        raise ShapeError(f"{name}: input must have shape (batch, classes), got {input.shape}")
-    if labels.shape != (input.shape[0],):
-        got = f"batch size {labels.shape[0]}" if labels.ndim == 1 else f"shape {labels.shape}"
-        raise ShapeError(
-            f"{name}: input has batch size {input.shape[0]} but target has {got} "
-            f"(input {input.shape}, target {labels.shape})"
-        )
-    return labels
-
-
 def _class_weight(name, weight, n_classes, dtype):
     if weight is None:
         return None
@@ -137,18 +120,12 @@ def _class_weight(name, weight, n_classes, dtype):
     return w
 
 
-def _nll_from_log_probs(name, logp, labels, weight, ignore_index, reduction):
+def _nll_from_log_probs(logp, labels, weight, ignore_index, reduction):
     """``-w_y · logp[n, y_n]`` per row, ignored rows 0; "mean" divides by Σ w_{y_n} over
     the rows not ignored (PyTorch's weighted mean)."""
-    n, c = logp.shape
+    n = logp.shape[0]
     ignored = labels == ignore_index
-    safe = xp.where(ignored, 0, labels)
-    bad = (safe < 0) | (safe >= c)
-    if bad.any():
-        raise ValueError(
-            f"{name}: target {int(labels[bad][0])} is out of range for {c} classes "
-            f"(0..{c - 1}; ignore_index={ignore_index})"
-        )
+    safe = xp.where(ignored, 0, labels)  # labels are in range (logits_labels), except ignored
     coef = xp.ones(n, dtype=logp.dtype) if weight is None else weight[safe]
     coef = xp.where(ignored, 0, coef).astype(logp.dtype)
     picked = getitem(logp, (xp.arange(n), safe))
@@ -168,9 +145,9 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     contribute 0, and "mean" divides by the total weight of the other rows."""
     _check_reduction("nll_loss", reduction)
     input = lift(input)
-    labels = _class_labels("nll_loss", input, target)
+    labels = logits_labels("nll_loss", input, target, ignore_index=ignore_index)
     w = _class_weight("nll_loss", weight, input.shape[1], input.dtype)
-    return _nll_from_log_probs("nll_loss", input, labels, w, ignore_index, reduction)
+    return _nll_from_log_probs(input, labels, w, ignore_index, reduction)
 
 
 def cross_entropy(
@@ -200,14 +177,14 @@ def cross_entropy(
     raw_target = target.data if isinstance(target, Tensor) else xp.asarray(target)
     if raw_target.dtype.kind == "f" and raw_target.ndim == 2:
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
-    labels = _class_labels("cross_entropy", input, raw_target)
-    if weight is None and label_smoothing == 0.0 and _plain_labels(labels, input, ignore_index):
+    labels = logits_labels("cross_entropy", input, raw_target, ignore_index=ignore_index)
+    if weight is None and label_smoothing == 0.0 and not (labels == ignore_index).any():
         # the fused primitive directly: the labels are already checked
         return apply(CROSS_ENTROPY, input, labels=labels, reduction=reduction)
     n_classes = input.shape[1]
     w = _class_weight("cross_entropy", weight, n_classes, input.dtype)
     logp = _log_softmax(input, 1)
-    nll = _nll_from_log_probs("cross_entropy", logp, labels, w, ignore_index, reduction)
+    nll = _nll_from_log_probs(logp, labels, w, ignore_index, reduction)
     if label_smoothing == 0.0:
         return nll
     # the smoothing term: -Σ_c w_c log p_{n,c}, zero on ignored rows
@@ -219,16 +196,6 @@ def cross_entropy(
         denom = kept.sum() if w is None else (w[xp.where(kept > 0, labels, 0)] * kept).sum()
         smooth = smooth.sum() / denom
     return (1 - label_smoothing) * nll + smooth * (label_smoothing / n_classes)
-
-
-def _plain_labels(labels, input, ignore_index):
-    """True when every label is a valid class and none equals ``ignore_index``."""
-    if not labels.size:
-        return True
-    lo, hi = int(labels.min()), int(labels.max())
-    if lo < 0 or hi >= input.shape[1]:
-        return False  # ignored rows (or bad labels: the composed path names them)
-    return not (lo <= ignore_index <= hi and (labels == ignore_index).any())
 
 
 def _cross_entropy_probs(input, target, weight, reduction, label_smoothing):

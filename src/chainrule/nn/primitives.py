@@ -1,12 +1,12 @@
 """Primitives that ``chainrule.nn`` adds to the engine: erf, gelu, elu, log_sigmoid and
 the elementwise binary cross-entropy.
 
-They are registered with the same public API users have (``cr.defprimitive`` +
-``cr.apply``). Each one is fused (one graph node) for the reason given in its block, and
-each VJP is written with the ``F`` namespace only, so it is itself differentiable:
-``create_graph=True`` gives second (and higher) derivatives. The Tensor-level functions
-are added to the engine's ``DIFF`` namespace at the bottom, which is what lets a VJP call
-``F.erf`` in either mode.
+They are registered with the same public API users have (``cr.defprimitive`` with its
+description fields, ``tensor_function``, ``cr.apply``). Each one is fused (one graph
+node) for the reason given in its block, and each VJP is written with the ``F``
+namespace only, so it is itself differentiable: ``create_graph=True`` gives second (and
+higher) derivatives. ``tensor_function`` puts each wrapper into the engine's ``DIFF``
+namespace, which is what lets a VJP call ``F.erf`` in either mode.
 
 Backward formulas follow PyTorch's (``derivatives.yaml`` / ``Activation.cpp``), so
 float64 gradients agree with torch to rounding.
@@ -17,9 +17,10 @@ from __future__ import annotations
 import math
 
 from chainrule import backend
-from chainrule.autograd.primitive import DIFF, apply, defprimitive
+from chainrule.autograd.primitive import apply, defprimitive, tensor_function
 from chainrule.backend import xp
-from chainrule.ops.operands import binary_operands, lift
+from chainrule.ops.alignment import binary_operands
+from chainrule.ops.operands import lift
 
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -38,12 +39,12 @@ def _erf(x):
     element by element (exact, ~50x slower)."""
     global _erf_numpy
     if backend.namespace_of(x) is not xp:  # CuPy
-        from cupyx.scipy.special import erf
+        from cupyx.scipy.special import erf  # optional dependency: only with CuPy arrays
 
         return erf(x)
     if _erf_numpy is None:
         try:
-            from scipy.special import erf as _erf_numpy
+            from scipy.special import erf as _erf_numpy  # optional dependency (SciPy)
         except ImportError:  # pragma: no cover - depends on the environment
             ufunc = xp.frompyfunc(math.erf, 1, 1)
             _erf_numpy = lambda a: ufunc(a).astype(a.dtype)  # noqa: E731
@@ -52,9 +53,20 @@ def _erf(x):
 
 
 # d/dx erf(x) = 2/√π · e^(-x²)
-ERF = defprimitive("erf", _erf, lambda F, g, ans, x: g * _TWO_OVER_SQRT_PI * F.exp(-(x * x)))
+ERF = defprimitive(
+    "erf",
+    _erf,
+    lambda F, g, ans, x: g * _TWO_OVER_SQRT_PI * F.exp(-(x * x)),
+    symbol="erf",
+    formula="erf({0})",
+    local="2/√π · e^(−{0}²)",
+    vjp="{g} ⊙ 2/√π · e^(−{0}²)",
+    elementwise=True,
+    substitute=True,
+)
 
 
+@tensor_function(ERF)
 def erf(x):
     """The error function ``erf(x) = 2/√π ∫₀ˣ e^(-t²) dt``; ∂/∂x = 2/√π · e^(-x²).
 
@@ -85,12 +97,24 @@ def _gelu_vjp(F, g, ans, x, approximate="none"):
     return g * (cdf + x * pdf)
 
 
-GELU = defprimitive("gelu", _gelu, _gelu_vjp)
+GELU = defprimitive(
+    "gelu",
+    _gelu,
+    _gelu_vjp,
+    symbol="gelu",
+    formula="gelu({0})",
+    local="Φ({0}) + {0}·φ({0})",
+    vjp="{g} ⊙ (Φ({0}) + {0}·φ({0}))",
+    elementwise=True,
+    params=("approximate",),
+)
 
 
+@tensor_function(GELU)
 def gelu(x, approximate="none"):
     """Gaussian error linear unit ``x Φ(x)`` (``approximate="none"``, exact, via erf) or
-    ``½x(1 + tanh(√(2/π)(x + 0.044715x³)))`` (``approximate="tanh"``), as in PyTorch.
+    ``½x(1 + tanh(√(2/π)(x + 0.044715x³)))`` (``approximate="tanh"``), as in PyTorch;
+    ∂/∂x = Φ(x) + x φ(x) for the exact form (φ the standard normal density).
 
     Fused into one node: composed, it would be 5-8 nodes per hidden layer.
     """
@@ -111,9 +135,20 @@ def _elu_vjp(F, g, ans, x, alpha=1.0):
     return F.where(x > 0, g, g * alpha * F.exp(F.where(x > 0, 0.0, x)))
 
 
-ELU = defprimitive("elu", _elu, _elu_vjp)
+ELU = defprimitive(
+    "elu",
+    _elu,
+    _elu_vjp,
+    symbol="elu",
+    formula="elu({0})",
+    local="1 if {0} > 0, else α·e^{0}",
+    vjp="{g} where {0} > 0, else {g} ⊙ α·e^{0}",
+    elementwise=True,
+    params=("alpha",),
+)
 
 
+@tensor_function(ELU)
 def elu(x, alpha=1.0):
     """Exponential linear unit: ``x`` for x > 0, ``α(eˣ - 1)`` otherwise; ∂/∂x = 1 or αeˣ.
 
@@ -128,9 +163,20 @@ def _log_sigmoid(x):
     return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
 
 
-LOG_SIGMOID = defprimitive("log_sigmoid", _log_sigmoid, lambda F, g, ans, x: g * F.sigmoid(-x))
+LOG_SIGMOID = defprimitive(
+    "log_sigmoid",
+    _log_sigmoid,
+    lambda F, g, ans, x: g * F.sigmoid(-x),
+    symbol="log σ",
+    formula="log σ({0})",
+    local="σ(−{0})",
+    vjp="{g} ⊙ σ(−{0})",
+    elementwise=True,
+    substitute=True,
+)
 
 
+@tensor_function(LOG_SIGMOID)
 def log_sigmoid(x):
     """``log σ(x)``, stable for any x; ∂/∂x = σ(-x) = 1 - σ(x).
 
@@ -158,24 +204,22 @@ BINARY_CROSS_ENTROPY = defprimitive(
     lambda F, g, ans, p, y: g * (p - y) / F.maximum((1 - p) * p, _BCE_EPS),
     # ∂/∂y = log(1 - p) - log p = -logit(p)
     lambda F, g, ans, p, y: -g * F.log(p / (1 - p)),
+    symbol="bce",
+    formula="−({1}·log {0} + (1 − {1})·log(1 − {0}))",
+    local=("({0} − {1}) / ({0}(1 − {0}))", "log(1 − {0}) − log {0}"),
+    vjp=("{g} ⊙ ({0} − {1}) / ({0}(1 − {0}))", "{g} ⊙ (log(1 − {0}) − log {0})"),
+    elementwise=True,
 )
 
 
+@tensor_function(BINARY_CROSS_ENTROPY)
 def binary_cross_entropy_elementwise(p, y):
-    """``-(y log p + (1 - y) log(1 - p))`` per element, each log clamped at -100.
+    """``-(y log p + (1 - y) log(1 - p))`` per element, each log clamped at -100;
+    ∂/∂p = (p − y) / (p(1 − p)) (the denominator floored at 1e-12), ∂/∂y = −logit(p).
 
     Fused so that p = 0 or 1 gives PyTorch's finite loss and gradient instead of inf/nan.
     """
     return apply(BINARY_CROSS_ENTROPY, *binary_operands("binary_cross_entropy", p, y))
 
-
-for _name, _fn in (
-    ("erf", erf),
-    ("gelu", gelu),
-    ("elu", elu),
-    ("log_sigmoid", log_sigmoid),
-    ("binary_cross_entropy", binary_cross_entropy_elementwise),
-):
-    setattr(DIFF, _name, _fn)
 
 __all__ = ["binary_cross_entropy_elementwise", "elu", "erf", "gelu", "log_sigmoid"]

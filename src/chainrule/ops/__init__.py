@@ -1,29 +1,27 @@
-"""The differentiable operations, grouped by family; each primitive's VJP sits beside it.
+"""The differentiable operations, grouped by family; each primitive's VJP, description and
+public wrapper sit together in its family's module.
 
-This module is also the namespace ``DIFF`` that VJPs use when ``create_graph=True``:
-every primitive has a Tensor-level function here of the same name.
+arithmetic (add sub mul div pow neg), elementwise (exp log sqrt abs tanh sigmoid relu
+leaky_relu maximum minimum where clip), cast (astype), reduce (sum mean max min
+logsumexp), shape (reshape transpose broadcast_to sum_to getitem concatenate ...), linalg
+(matmul linear), fused (softmax log_softmax cross_entropy). Below them: operands (lifting
+numbers and arrays), alignment (casting and broadcasting operands), labels (the class
+label validator).
 """
 
-from chainrule.autograd.primitive import DIFF, PRIMITIVES
-from chainrule.backend import xp
+from chainrule.ops.arithmetic import add, div, mul, neg, pow, sub
+from chainrule.ops.cast import astype
 from chainrule.ops.elementwise import (
     abs,
-    add,
-    astype,
     clip,
-    div,
     exp,
     leaky_relu,
     log,
     maximum,
     minimum,
-    mul,
-    neg,
-    pow,
     relu,
     sigmoid,
     sqrt,
-    sub,
     tanh,
     where,
 )
@@ -45,12 +43,6 @@ from chainrule.ops.shape import (
     transpose,
     unsqueeze,
 )
-from chainrule.tensor import Tensor
-
-for _name in PRIMITIVES:
-    setattr(DIFF, _name, globals()[_name])
-DIFF.data = lambda t: t.data
-DIFF.sign = lambda t: Tensor(xp.sign(t.data))
 
 __all__ = [
     "abs",

@@ -1,86 +1,119 @@
-"""Elementwise primitives: arithmetic, the activation functions, max/where/clip.
+"""Elementwise primitives: exp, log, the activation functions, max/where/clip.
 
-Gate patterns from the lecture, visible in the VJPs below: ``add`` *distributes* the
-upstream gradient unchanged to both inputs, ``mul`` *switches* the inputs (each input's
-gradient is the upstream gradient times the *other* input), ``maximum`` *routes* the
-gradient to the larger input only.
+Each primitive is registered with its VJP and its description, and its public wrapper
+sits right under it. ``maximum`` shows the third gate pattern of backpropagation: it
+*routes* the upstream gradient to the larger input only; ``relu`` *gates* it (it passes
+where the input was positive).
 """
 
 from __future__ import annotations
 
-from chainrule.autograd.primitive import apply, defprimitive
+from chainrule.autograd.primitive import apply, defprimitive, tensor_function
 from chainrule.backend import xp
-from chainrule.ops.operands import align, binary_lift, binary_operands, broadcast_shape, lift
-
-# ---------------------------------------------------------------- arithmetic
-ADD = defprimitive(
-    "add", xp.add, lambda F, g, ans, x, y: g, lambda F, g, ans, x, y: g, pattern="distributes"
-)
-SUB = defprimitive(
-    "sub",
-    xp.subtract,
-    lambda F, g, ans, x, y: g,
-    lambda F, g, ans, x, y: -g,
-    pattern="distributes",
-)
-MUL = defprimitive(
-    "mul",
-    xp.multiply,
-    lambda F, g, ans, x, y: g * y,
-    lambda F, g, ans, x, y: g * x,
-    pattern="switches",
-)
-DIV = defprimitive(
-    "div",
-    xp.divide,
-    lambda F, g, ans, x, y: g / y,
-    lambda F, g, ans, x, y: -g * ans / y,  # -g x / y²
-)
-POW = defprimitive(
-    "pow",
-    xp.power,
-    lambda F, g, ans, x, y: g * y * x ** (y - 1),
-    lambda F, g, ans, x, y: g * ans * F.log(x),
-)
-NEG = defprimitive("neg", xp.negative, lambda F, g, ans, x: -g)
-
-
-def add(x, y):
-    """x + y"""
-    return apply(ADD, *binary_operands("add", x, y))
-
-
-def sub(x, y):
-    """x - y"""
-    return apply(SUB, *binary_operands("sub", x, y))
-
-
-def mul(x, y):
-    """x * y"""
-    return apply(MUL, *binary_operands("mul", x, y))
-
-
-def div(x, y):
-    """x / y"""
-    return apply(DIV, *binary_operands("div", x, y))
-
-
-def pow(x, y):
-    """x ** y; ∂/∂x = y x^(y-1), ∂/∂y = x^y log x."""
-    return apply(POW, *binary_operands("pow", x, y))
-
-
-def neg(x):
-    """-x"""
-    return apply(NEG, lift(x))
-
+from chainrule.ops.alignment import align, binary_operands
+from chainrule.ops.arithmetic import neg
+from chainrule.ops.operands import binary_lift, broadcast_shape, lift
 
 # ---------------------------------------------------------------- unary functions
-EXP = defprimitive("exp", xp.exp, lambda F, g, ans, x: g * ans)
-LOG = defprimitive("log", xp.log, lambda F, g, ans, x: g / x)
-SQRT = defprimitive("sqrt", xp.sqrt, lambda F, g, ans, x: g / (2 * ans))
-ABS = defprimitive("abs", xp.abs, lambda F, g, ans, x: g * F.sign(x))
-TANH = defprimitive("tanh", xp.tanh, lambda F, g, ans, x: g * (1 - ans * ans))
+EXP = defprimitive(
+    "exp",
+    xp.exp,
+    lambda F, g, ans, x: g * ans,
+    symbol="exp",
+    formula="exp({0})",
+    local="e^{0}",
+    vjp="{g} ⊙ e^{0}",
+    domain="exp overflowed",
+    elementwise=True,
+    substitute=True,
+)
+
+
+@tensor_function(EXP)
+def exp(x):
+    """e^x; its derivative is itself, so the VJP reuses the output: g · e^x."""
+    return apply(EXP, lift(x))
+
+
+LOG = defprimitive(
+    "log",
+    xp.log,
+    lambda F, g, ans, x: g / x,
+    symbol="log",
+    formula="log({0})",
+    local="1/{0}",
+    local_values="1/{0}",
+    vjp="{g} / {0}",
+    domain="log of a negative number is nan, log 0 is −∞",
+    elementwise=True,
+    substitute=True,
+)
+
+
+@tensor_function(LOG)
+def log(x):
+    """Natural logarithm; ∂/∂x = 1/x."""
+    return apply(LOG, lift(x))
+
+
+SQRT = defprimitive(
+    "sqrt",
+    xp.sqrt,
+    lambda F, g, ans, x: g / (2 * ans),
+    symbol="√",
+    formula="√{0}",
+    local="1/(2√{0})",
+    local_values="1/(2·{out})",
+    vjp="{g} / (2√{0})",
+    domain="the square root of a negative number is nan",
+    elementwise=True,
+    substitute=True,
+)
+
+
+@tensor_function(SQRT)
+def sqrt(x):
+    """√x; ∂/∂x = 1 / (2√x)."""
+    return apply(SQRT, lift(x))
+
+
+ABS = defprimitive(
+    "abs",
+    xp.abs,
+    lambda F, g, ans, x: g * F.sign(x),
+    symbol="|·|",
+    formula="|{0}|",
+    local="sign({0})",
+    vjp="{g} ⊙ sign({0})",
+    elementwise=True,
+    substitute=True,
+)
+
+
+@tensor_function(ABS)
+def abs(x):
+    """|x|; ∂/∂x = sign(x), taken as 0 at x = 0 (as in PyTorch)."""
+    return apply(ABS, lift(x))
+
+
+TANH = defprimitive(
+    "tanh",
+    xp.tanh,
+    lambda F, g, ans, x: g * (1 - ans * ans),
+    symbol="tanh",
+    formula="tanh({0})",
+    local="1 − tanh²({0})",
+    local_values="1 − {out}²",
+    vjp="{g} ⊙ (1 − {out}²)",
+    elementwise=True,
+    substitute=True,
+)
+
+
+@tensor_function(TANH)
+def tanh(x):
+    """tanh(x); ∂/∂x = 1 − tanh²(x)."""
+    return apply(TANH, lift(x))
 
 
 def _sigmoid(x):
@@ -89,7 +122,25 @@ def _sigmoid(x):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-SIGMOID = defprimitive("sigmoid", _sigmoid, lambda F, g, ans, x: g * ans * (1 - ans))
+SIGMOID = defprimitive(
+    "sigmoid",
+    _sigmoid,
+    lambda F, g, ans, x: g * ans * (1 - ans),
+    symbol="σ",
+    formula="σ({0})",
+    local="(1 − σ)σ",
+    local_values="(1 − {out})·{out}",
+    vjp="{g} ⊙ (1 − σ)σ",
+    elementwise=True,
+    substitute=True,
+)
+
+
+@tensor_function(SIGMOID)
+def sigmoid(x):
+    """σ(x) = 1 / (1 + e^-x); ∂/∂x = (1 − σ)σ, the identity σ'(x) = σ(x)(1 − σ(x)).
+    Fused for stability."""
+    return apply(SIGMOID, lift(x))
 
 
 def _relu(x):
@@ -99,7 +150,24 @@ def _relu(x):
 # The gate is read from the output (ans > 0 exactly where x > 0) and applied as a product
 # with the boolean mask: one branch-free pass, where ``where(mask, g, 0)`` on a random
 # sign pattern is ~20x slower in NumPy (branch mispredictions).
-RELU = defprimitive("relu", _relu, lambda F, g, ans, x: g * (ans > 0), pattern="gates")
+RELU = defprimitive(
+    "relu",
+    _relu,
+    lambda F, g, ans, x: g * (ans > 0),
+    pattern="gates",
+    symbol="relu",
+    formula="relu({0})",
+    local="1 if {0} > 0, else 0",
+    vjp="{g} where {0} > 0, else 0",
+    elementwise=True,
+    substitute=True,
+)
+
+
+@tensor_function(RELU)
+def relu(x):
+    """max(0, x); ∂/∂x = 1 where x > 0, else 0 (0 at x = 0): the gradient is gated."""
+    return apply(RELU, lift(x))
 
 
 def _leaky_relu(x, negative_slope=0.01):
@@ -110,46 +178,17 @@ LEAKY_RELU = defprimitive(
     "leaky_relu",
     _leaky_relu,
     lambda F, g, ans, x, negative_slope: F.where(x > 0, g, g * negative_slope),
+    symbol="lrelu",
+    formula="leaky_relu({0})",
+    local="1 if {0} > 0, else α",
+    vjp="{g} ⊙ (1 or α)",
+    elementwise=True,
 )
 
 
-def exp(x):
-    """e^x; its derivative is itself, so the VJP reuses the output: g · e^x."""
-    return apply(EXP, lift(x))
-
-
-def log(x):
-    """Natural logarithm; ∂/∂x = 1/x."""
-    return apply(LOG, lift(x))
-
-
-def sqrt(x):
-    """√x; ∂/∂x = 1 / (2√x)."""
-    return apply(SQRT, lift(x))
-
-
-def abs(x):
-    """|x|; ∂/∂x = sign(x), taken as 0 at x = 0 (as in PyTorch)."""
-    return apply(ABS, lift(x))
-
-
-def tanh(x):
-    """tanh(x); ∂/∂x = 1 - tanh²(x)."""
-    return apply(TANH, lift(x))
-
-
-def sigmoid(x):
-    """σ(x) = 1 / (1 + e^-x); ∂/∂x = (1 - σ) σ (the lecture's identity). Fused for stability."""
-    return apply(SIGMOID, lift(x))
-
-
-def relu(x):
-    """max(0, x); the gradient passes where x > 0 and is 0 elsewhere (0 at x = 0)."""
-    return apply(RELU, lift(x))
-
-
+@tensor_function(LEAKY_RELU)
 def leaky_relu(x, negative_slope=0.01):
-    """x for x > 0, ``negative_slope`` · x otherwise."""
+    """x for x > 0, α·x otherwise (α = ``negative_slope``); ∂/∂x = 1 or α (α at x = 0)."""
     return apply(LEAKY_RELU, lift(x), negative_slope=float(negative_slope))
 
 
@@ -166,16 +205,26 @@ MAXIMUM = defprimitive(
     lambda F, g, ans, x, y: g * _maximum_share(F, x, y).astype(g.dtype),
     lambda F, g, ans, x, y: g * _maximum_share(F, y, x).astype(g.dtype),
     pattern="routes",
+    symbol="max",
+    formula="max({0}, {1})",
+    local=("1 if {0} > {1}, else 0", "1 if {1} > {0}, else 0"),
+    vjp=("{g} where {0} > {1}, else 0", "{g} where {1} > {0}, else 0"),
+    elementwise=True,
+    commutative=True,
+    substitute=True,
+    display="max",
 )
 
 
+@tensor_function(MAXIMUM)
 def maximum(x, y):
-    """Elementwise max. The gradient is *routed* to the larger input; ties split it."""
+    """Elementwise max; ∂/∂x = 1 where x > y, else 0: the gradient is *routed* to the
+    larger input, and a tie splits it (½ each)."""
     return apply(MAXIMUM, *binary_operands("maximum", x, y))
 
 
 def minimum(x, y):
-    """Elementwise min, as -maximum(-x, -y) (same routing and tie rule)."""
+    """Elementwise min, composed as −maximum(−x, −y) (same routing and tie rule)."""
     return neg(maximum(neg(x), neg(y)))
 
 
@@ -186,11 +235,23 @@ WHERE = defprimitive(
     lambda F, g, ans, c, x, y: F.where(c, g, 0),
     lambda F, g, ans, c, x, y: F.where(c, 0, g),
     pattern="routes",
+    symbol="where",
+    formula="where({0}, {1}, {2})",
+    local=("", "1 where {0}, else 0", "0 where {0}, else 1"),
+    vjp=("", "{g} where {0}, else 0", "{g} where not {0}, else 0"),
+    elementwise=True,
+    pattern_text=(
+        "",
+        "routes: the gradient goes to the side that was chosen",
+        "routes: the gradient goes to the side that was chosen",
+    ),
 )
 
 
+@tensor_function(WHERE)
 def where(condition, x, y):
-    """``x`` where ``condition`` holds, else ``y``; each gradient flows back to its side."""
+    """``x`` where ``condition`` holds, else ``y``; ∂/∂x = 1 where the condition holds,
+    ∂/∂y = 1 elsewhere: each gradient flows back to its side."""
     cond = lift(condition)
     if cond.data.dtype != bool:
         cond = lift(cond.data.astype(bool))
@@ -213,30 +274,17 @@ CLIP = defprimitive(
     "clip",
     lambda x, min=None, max=None: xp.clip(x, min, max),
     lambda F, g, ans, x, min=None, max=None: F.where(_clip_mask(F.data(x), min, max), g, 0),
+    symbol="clip",
+    formula="clip({0})",
+    local="1 inside the interval, else 0",
+    vjp="{g} inside, else 0",
+    elementwise=True,
 )
 
 
+@tensor_function(CLIP)
 def clip(x, min=None, max=None):
-    """Clamp to [min, max]; the gradient passes inside the closed interval, else 0."""
+    """Clamp to [min, max]; ∂/∂x = 1 inside the closed interval, else 0."""
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
     return apply(CLIP, lift(x), min=min, max=max)
-
-
-# ---------------------------------------------------------------- dtype
-ASTYPE = defprimitive(
-    "astype",
-    lambda x, dtype: x.astype(dtype),
-    lambda F, g, ans, x, dtype: g.astype(x.dtype),
-)
-
-
-def astype(x, dtype):
-    """Cast to ``dtype``; the gradient is cast back to the input's dtype."""
-    x = lift(x)
-    dtype = xp.dtype(dtype)
-    if dtype == x.data.dtype:
-        return x
-    if x.requires_grad and dtype.kind not in "fc":
-        return lift(x.data.astype(dtype))  # leaving the differentiable world
-    return apply(ASTYPE, x, dtype=dtype)

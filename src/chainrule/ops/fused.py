@@ -2,18 +2,18 @@
 
 Composing these from exp/sum/log would overflow for logits of magnitude ~100 in float32
 and waste memory; fused, they subtract the row max first (``log Σ e^a = m + log Σ e^(a-m)``)
-and their VJPs are the closed forms the lecture derives: for softmax + negative
-log-likelihood, ``∂L/∂a = p - y`` (probabilities minus the one-hot label).
+and their VJPs are the closed forms: for softmax + negative log-likelihood,
+``L = −log p_y`` with ``p = softmax(a)``, ``∂L/∂a = p − y`` (probabilities minus the
+one-hot label).
 """
 
 from __future__ import annotations
 
-from chainrule.autograd.primitive import DIFF, RAW, apply, defprimitive
+from chainrule.autograd.primitive import apply, defprimitive, namespace_helper, tensor_function
 from chainrule.backend import xp
-from chainrule.errors import ShapeError
+from chainrule.ops.labels import logits_labels
 from chainrule.ops.operands import lift
 from chainrule.ops.reduce import _logsumexp
-from chainrule.tensor import Tensor
 
 
 def _softmax(x, axis=-1):
@@ -26,7 +26,18 @@ SOFTMAX = defprimitive(
     "softmax",
     _softmax,
     lambda F, g, ans, x, axis=-1: ans * (g - (g * ans).sum(axis=axis, keepdims=True)),
+    symbol="softmax",
+    formula="softmax({0})",
+    vjp="{out} ⊙ ({g} − Σ {g} ⊙ {out})",
+    sentence="softmax: p ⊙ (upstream − Σ upstream ⊙ p)",
 )
+
+
+@tensor_function(SOFTMAX)
+def softmax(x, axis=-1):
+    """p_k = e^(a_k) / Σ_c e^(a_c) along ``axis``; ∂p_k/∂a_j = p_k(δ_kj − p_j), so the
+    VJP is p ⊙ (g − Σ g p)."""
+    return apply(SOFTMAX, lift(x), axis=int(axis))
 
 
 def _log_softmax(x, axis=-1):
@@ -37,16 +48,17 @@ LOG_SOFTMAX = defprimitive(
     "log_softmax",
     _log_softmax,
     lambda F, g, ans, x, axis=-1: g - F.exp(ans) * g.sum(axis=axis, keepdims=True),
+    symbol="log_softmax",
+    formula="log_softmax({0})",
+    vjp="{g} − softmax({0}) · Σ {g}",
+    sentence="log_softmax: with the NLL loss above it, this gives p − y",
 )
 
 
-def softmax(x, axis=-1):
-    """p_k = e^(a_k) / Σ_c e^(a_c) along ``axis``; VJP: p ⊙ (g - Σ g p)."""
-    return apply(SOFTMAX, lift(x), axis=int(axis))
-
-
+@tensor_function(LOG_SOFTMAX)
 def log_softmax(x, axis=-1):
-    """log p_k = a_k - log Σ_c e^(a_c) along ``axis``; VJP: g - p Σ g."""
+    """log p_k = a_k − log Σ_c e^(a_c) along ``axis``; ∂/∂a_j = δ_kj − p_j, so the VJP
+    is g − p Σ g."""
     return apply(LOG_SOFTMAX, lift(x), axis=int(axis))
 
 
@@ -79,8 +91,7 @@ def _minus_one_hot_diff(p, labels):
     return p - _one_hot(labels, p.shape[1], p.dtype)
 
 
-RAW.minus_one_hot = _minus_one_hot_raw
-DIFF.minus_one_hot = _minus_one_hot_diff
+namespace_helper("minus_one_hot", raw=_minus_one_hot_raw, diff=_minus_one_hot_diff)
 
 
 def _cross_entropy_vjp(F, g, ans, x, labels, reduction="mean"):
@@ -93,41 +104,29 @@ def _cross_entropy_vjp(F, g, ans, x, labels, reduction="mean"):
     return delta
 
 
-CROSS_ENTROPY = defprimitive("cross_entropy", _cross_entropy, _cross_entropy_vjp)
+CROSS_ENTROPY = defprimitive(
+    "cross_entropy",
+    _cross_entropy,
+    _cross_entropy_vjp,
+    symbol="xent",
+    formula="cross_entropy({0}, labels)",
+    vjp="(softmax({0}) − onehot(labels)) · {g} / N",
+    params=("reduction",),
+    sentence="softmax + negative log-likelihood, fused: the gradient is (p − y) / N",
+)
 
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def check_labels(name, logits, labels):
-    """Integer class labels as a raw array, checked against ``logits`` of shape (N, C)."""
-    labels = xp.asarray(labels.data if isinstance(labels, Tensor) else labels)
-    if labels.dtype.kind not in "iu":
-        if labels.dtype.kind == "f" and labels.size and (labels == xp.round(labels)).all():
-            labels = labels.astype(xp.int64)
-        else:
-            raise TypeError(f"{name}: labels must be integer class indices, got {labels.dtype}")
-    if logits.ndim != 2:
-        raise ShapeError(f"{name}: logits must have shape (batch, classes), got {logits.shape}")
-    if labels.shape != (logits.shape[0],):
-        raise ShapeError(
-            f"{name}: logits have batch size {logits.shape[0]} but labels have shape {labels.shape}"
-        )
-    if labels.size:
-        lo, hi = int(labels.min()), int(labels.max())
-        c = logits.shape[1]
-        if lo < 0 or hi >= c:
-            bad = lo if lo < 0 else hi
-            raise ValueError(f"{name}: label {bad} is out of range for {c} classes (0..{c - 1})")
-    return labels
-
-
+@tensor_function(CROSS_ENTROPY)
 def cross_entropy(logits, labels, reduction="mean"):
     """Softmax + negative log-likelihood of integer ``labels``, fused and stable:
-    ``L_i = log Σ_c e^(a_ic) - a_i,y_i``; ``reduction`` is "mean", "sum" or "none"."""
+    ``L_i = log Σ_c e^(a_ic) − a_i,y_i``, so ∂L_i/∂a_i = p_i − onehot(y_i) (divided by N
+    for the mean); ``reduction`` is "mean", "sum" or "none"."""
     if reduction not in REDUCTIONS:
         raise ValueError(
             f"cross_entropy: unknown reduction {reduction!r}; choose from {REDUCTIONS}"
         )
     logits = lift(logits)
-    labels = check_labels("cross_entropy", logits, labels)
+    labels = logits_labels("cross_entropy", logits, labels)
     return apply(CROSS_ENTROPY, logits, labels=labels, reduction=reduction)

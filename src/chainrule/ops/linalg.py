@@ -1,6 +1,7 @@
 """Matrix products: ``matmul`` (1-D, 2-D, batched, broadcast) and the fused ``linear``.
 
-For ``ans = x @ y`` the VJPs are the lecture's ``∇W f = 2q·xᵀ`` pattern in general form:
+For ``ans = x @ y`` the VJPs are the general form of ``∇W f = 2q·xᵀ`` (the gradient of
+``f = ‖W x‖²``, where q = W x):
 ``∇x = g @ yᵀ`` and ``∇y = xᵀ @ g`` (transposes of the last two axes). 1-D operands are
 promoted to matrices by explicit reshapes, and batch axes are broadcast by explicit
 ``broadcast_to``, so the primitive itself only ever sees matching >=2-D operands.
@@ -8,10 +9,11 @@ promoted to matrices by explicit reshapes, and batch axes are broadcast by expli
 
 from __future__ import annotations
 
-from chainrule.autograd.primitive import apply, defprimitive
+from chainrule.autograd.primitive import apply, defprimitive, tensor_function
 from chainrule.backend import xp
 from chainrule.errors import ShapeError
-from chainrule.ops.operands import binary_lift, broadcast_shape, conform, lift, result_dtype
+from chainrule.ops.alignment import conform
+from chainrule.ops.operands import binary_lift, broadcast_shape, lift, result_dtype
 from chainrule.ops.shape import reshape
 from chainrule.tensor import Tensor
 
@@ -20,11 +22,17 @@ MATMUL = defprimitive(
     lambda x, y: x @ y,
     lambda F, g, ans, x, y: g @ y.mT,
     lambda F, g, ans, x, y: x.mT @ g,
+    symbol="@",
+    formula="{0} @ {1}",
+    vjp=("{g} · {1}ᵀ", "{0}ᵀ · {g}"),
+    sentence="matmul: each side gets the upstream gradient times the other side, transposed",
 )
 
 
+@tensor_function(MATMUL)
 def matmul(x, y):
-    """Matrix product ``x @ y`` with NumPy's rules for 1-D and batched operands."""
+    """Matrix product ``x @ y`` with NumPy's rules for 1-D and batched operands;
+    ∇x = g @ yᵀ and ∇y = xᵀ @ g."""
     x, y = binary_lift(x, y)
     x0, y0 = x.shape, y.shape
     if x.ndim == 0 or y.ndim == 0:
@@ -92,11 +100,23 @@ def _ones(n, dtype):
     return ones
 
 
-LINEAR = defprimitive("linear", _linear, _linear_vjp_x, _linear_vjp_w, _linear_vjp_b)
+LINEAR = defprimitive(
+    "linear",
+    _linear,
+    _linear_vjp_x,
+    _linear_vjp_w,
+    _linear_vjp_b,
+    symbol="linear",
+    formula="{0} @ {1}ᵀ + {2}",
+    vjp=("{g} · {1}", "{g}ᵀ · {0}", "Σ_rows {g}"),
+    sentence="linear (x·Wᵀ + b): the matrix product's rule for x and W, and b sums the rows",
+)
 
 
+@tensor_function(LINEAR)
 def linear(x, weight, bias=None):
-    """The lecture's layer ``a = W h + b`` on a batch of rows: ``x @ Wᵀ + b``.
+    """The layer ``a = W h + b`` of an MLP on a batch of rows: ``x @ Wᵀ + b``, with
+    ∇x = g W, ∇W = gᵀ x and ∇b = Σ_rows g.
 
     ``weight`` has shape (out_features, in_features), as in PyTorch. Fused into one node
     (one matmul and one in-place add forward; three products backward) because it is the

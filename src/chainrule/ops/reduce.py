@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from chainrule.autograd.primitive import apply, defprimitive
+from chainrule.autograd.primitive import apply, defprimitive, tensor_function
 from chainrule.backend import xp
 from chainrule.ops.operands import keepdims_shape, lift, normalize_axis
 
@@ -24,11 +24,19 @@ SUM = defprimitive(
         g.reshape(keepdims_shape(x.shape, axis)), x.shape
     ),
     pattern="distributes",
+    symbol="Σ",
+    formula="Σ {0}",
+    local="1",
+    vjp="{g} copied to every element of {0}",
+    params=("axis", "keepdims"),
+    pattern_text="distributes: every element gets the upstream gradient unchanged",
 )
 
 
+@tensor_function(SUM)
 def sum(x, axis=None, keepdims=False, *, dim=None):
-    """Σ over ``axis``; every input element receives the upstream gradient unchanged."""
+    """Σ over ``axis``; ∂/∂x_i = 1: every input element receives the upstream gradient
+    unchanged."""
     x = lift(x)
     return apply(SUM, x, axis=normalize_axis(axis, x.ndim, dim), keepdims=bool(keepdims))
 
@@ -59,12 +67,20 @@ MAX = defprimitive(
         g.reshape(keepdims_shape(x.shape, axis)) * _max_share(F, ans, x, axis)
     ),
     pattern="routes",
+    symbol="max",
+    formula="max({0})",
+    local="1 for the largest element, else 0",
+    vjp="{g} to the largest element of {0}, 0 elsewhere",
+    params=("axis", "keepdims"),
+    pattern_text="routes: only the largest element gets the gradient; the others get 0",
 )
 
 
+@tensor_function(MAX)
 def max(x, axis=None, keepdims=False, *, dim=None):
-    """Largest element over ``axis``. The gradient is *routed* to the winner; when several
-    elements tie for the max they share it equally (1/k each), as torch.amax does."""
+    """Largest element over ``axis``; ∂/∂x_i = 1 for the winner, else 0: the gradient is
+    *routed* to it. When k elements tie for the max they share it equally (1/k each), as
+    torch.amax does."""
     x = lift(x)
     return apply(MAX, x, axis=normalize_axis(axis, x.ndim, dim), keepdims=bool(keepdims))
 
@@ -91,9 +107,15 @@ LOGSUMEXP = defprimitive(
         g.reshape(keepdims_shape(x.shape, axis))
         * F.exp(x - ans.reshape(keepdims_shape(x.shape, axis)))
     ),
+    symbol="lse",
+    formula="log Σ e^{0}",
+    local="softmax({0})",
+    vjp="{g} ⊙ softmax({0})",
+    params=("axis", "keepdims"),
 )
 
 
+@tensor_function(LOGSUMEXP)
 def logsumexp(x, axis=None, keepdims=False, *, dim=None):
     """log Σ e^x over ``axis``, computed stably; ∂/∂x = softmax(x). Fused for stability."""
     x = lift(x)

@@ -11,19 +11,30 @@ from __future__ import annotations
 import builtins
 import numbers
 
-from chainrule.autograd.primitive import apply, defprimitive
+from chainrule.autograd.primitive import apply, defprimitive, tensor_function
 from chainrule.backend import xp
 from chainrule.errors import ShapeError
+from chainrule.ops.cast import astype
 from chainrule.ops.operands import lift, result_dtype
 from chainrule.tensor import Tensor
 
 RESHAPE = defprimitive(
-    "reshape", lambda x, shape: x.reshape(shape), lambda F, g, ans, x, shape: g.reshape(x.shape)
+    "reshape",
+    lambda x, shape: x.reshape(shape),
+    lambda F, g, ans, x, shape: g.reshape(x.shape),
+    symbol="reshape",
+    formula="reshape({0}, {shape})",
+    local="1",
+    vjp="{g} reshaped like {0}",
+    params=(),
+    sentence="reshape keeps the numbers and changes the shape; the gradient is reshaped back",
 )
 
 
+@tensor_function(RESHAPE)
 def reshape(x, shape):
-    """The same elements in a new shape (one entry may be -1)."""
+    """The same elements in a new shape (one entry may be -1); ∂/∂x = 1, the gradient
+    reshaped back."""
     x = lift(x)
     shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(int(s) for s in shape)
     try:
@@ -42,11 +53,18 @@ TRANSPOSE = defprimitive(
     "transpose",
     lambda x, axes=None: xp.transpose(x, axes),
     lambda F, g, ans, x, axes=None: F.transpose(g, _inverse(axes)),
+    symbol="ᵀ",
+    formula="{0}ᵀ",
+    vjp="{g}ᵀ",
+    params=("axes",),
+    sentence="transpose: the gradient is transposed back",
 )
 
 
+@tensor_function(TRANSPOSE)
 def transpose(x, axes=None):
-    """Permute the axes (reverse them when ``axes`` is None); ``.T`` and ``permute`` call this."""
+    """Permute the axes (reverse them when ``axes`` is None); ``.T`` and ``permute`` call
+    this. The VJP applies the inverse permutation to the gradient."""
     x = lift(x)
     if axes is not None:
         axes = tuple(int(a) % builtins.max(x.ndim, 1) for a in axes)
@@ -77,14 +95,18 @@ BROADCAST_TO = defprimitive(
     lambda x, shape: xp.broadcast_to(x, shape),
     lambda F, g, ans, x, shape: F.sum_to(g, x.shape),
     pattern="copies",
-)
-SUM_TO = defprimitive(
-    "sum_to", _sum_to, lambda F, g, ans, x, shape: F.broadcast_to(g, x.shape), pattern="adds"
+    symbol="copy",
+    formula="broadcast({0}, {shape})",
+    local="1",
+    vjp="Σ {g} over the copies",
+    params=(),
 )
 
 
+@tensor_function(BROADCAST_TO)
 def broadcast_to(x, shape):
-    """Repeat ``x`` along broadcast axes; its VJP sums the copies' gradients back."""
+    """Repeat ``x`` along broadcast axes; ∂/∂x = 1 per copy, so its VJP (``sum_to``) sums
+    the copies' gradients back."""
     x = lift(x)
     shape = tuple(shape)
     if x.data.shape == shape:
@@ -98,8 +120,23 @@ def broadcast_to(x, shape):
     return apply(BROADCAST_TO, x, shape=shape)
 
 
+SUM_TO = defprimitive(
+    "sum_to",
+    _sum_to,
+    lambda F, g, ans, x, shape: F.broadcast_to(g, x.shape),
+    pattern="adds",
+    symbol="Σ",
+    formula="sum_to({0}, {shape})",
+    local="1",
+    vjp="{g} copied back",
+    params=(),
+)
+
+
+@tensor_function(SUM_TO)
 def sum_to(x, shape):
-    """Sum ``x`` down to ``shape`` (the adjoint of broadcast_to)."""
+    """Sum ``x`` down to ``shape`` (the adjoint of broadcast_to); ∂/∂x = 1, the gradient
+    copied back over the summed axes."""
     x = lift(x)
     shape = tuple(shape)
     if x.data.shape == shape:
@@ -158,12 +195,10 @@ GETITEM = defprimitive(
     "getitem",
     lambda x, index: x[index],
     lambda F, g, ans, x, index: F.scatter_add(g, index, x.shape),
-)
-SCATTER_ADD = defprimitive(
-    "scatter_add",
-    _scatter_add,
-    lambda F, g, ans, x, index, shape: g[index],
-    pattern="adds",
+    symbol="[ ]",
+    formula="{0}[…]",
+    local="1",
+    vjp="{g} put back at the picked positions",
 )
 
 
@@ -177,10 +212,10 @@ def _raw_index(index):
     return index
 
 
+@tensor_function(GETITEM)
 def getitem(x, index):
-    """``x[index]`` with slices, integers, integer arrays and boolean masks.
-
-    Repeated indices are allowed: their gradients add up.
+    """``x[index]`` with slices, integers, integer arrays and boolean masks; ∂/∂x = 1 at
+    the picked positions, 0 elsewhere. Repeated indices are allowed: their gradients add up.
     """
     x = lift(x)
     index = _raw_index(index)
@@ -190,6 +225,19 @@ def getitem(x, index):
         raise IndexError(f"getitem: {e} (tensor shape {x.shape})") from None
 
 
+SCATTER_ADD = defprimitive(
+    "scatter_add",
+    _scatter_add,
+    lambda F, g, ans, x, index, shape: g[index],
+    pattern="adds",
+    symbol="scatter",
+    formula="scatter_add({0})",
+    local="1",
+    vjp="{g} at the indices",
+)
+
+
+@tensor_function(SCATTER_ADD)
 def scatter_add(g, index, shape):
     """Zeros of ``shape`` with ``g`` added at ``index`` (the adjoint of ``getitem``)."""
     return apply(SCATTER_ADD, lift(g), index=_raw_index(index), shape=tuple(shape))
@@ -206,11 +254,17 @@ CONCATENATE = defprimitive(
     lambda *xs, axis: xp.concatenate(xs, axis=axis),
     _concatenate_vjp,
     variadic=True,
+    symbol="concat",
+    formula="concat({args})",
+    vjp="this input's slice of {g}",
+    sentence="concatenate: each input gets its own slice of the upstream gradient",
 )
 
 
+@tensor_function(CONCATENATE)
 def concatenate(tensors, axis=0):
-    """Join tensors along an existing axis; each gets its own slice of the gradient."""
+    """Join tensors along an existing axis; ∂/∂x_i = 1 on its block: each input gets its
+    own slice of the gradient."""
     ts = [lift(t) for t in tensors]
     if not ts:
         raise ValueError("concatenate: need at least one tensor")
@@ -226,8 +280,6 @@ def concatenate(tensors, axis=0):
             shapes = ", ".join(str(u.shape) for u in ts)
             raise ShapeError(f"concatenate: shapes {shapes} differ off axis {axis}")
     dtype = result_dtype(*(t.dtype for t in ts))
-    from chainrule.ops.elementwise import astype
-
     ts = [astype(t, dtype) for t in ts]
     return apply(CONCATENATE, *ts, axis=axis)
 
