@@ -1,0 +1,115 @@
+"""Guards: the cheap checks a replay makes first, so that a changed model is re-captured.
+
+A replay does not run the step's Python code, so it cannot notice a layer swapped for
+another, a parameter frozen, ``model.eval()``, or a parameter group added to the
+optimizer. Each guard is one comparison against the captured state (``is`` for objects,
+``==`` for shapes and dtypes); a few dozen of them cost about a microsecond. The modules
+checked are those the step can reach: its closure, the globals it names, ``self`` of a
+bound method and the attributes of those objects, and its Module arguments.
+"""
+
+from __future__ import annotations
+
+from chainrule.compile import refusals
+from chainrule.tensor import Tensor
+
+
+def _module_class():
+    import sys
+
+    nn = sys.modules.get("chainrule.nn.module")  # no import: compile does not need nn
+    return None if nn is None else nn.Module
+
+
+def reachable_modules(fn, args=(), kwargs=None):
+    """Root Modules the step function can reach (one level into plain objects)."""
+    Module = _module_class()
+    if Module is None:
+        return []
+    seen, roots = set(), []
+
+    def visit(v, depth):
+        if isinstance(v, Module):
+            if id(v) not in seen:
+                seen.add(id(v))
+                roots.append(v)
+        elif depth and hasattr(v, "__dict__") and not isinstance(v, type):
+            for x in list(vars(v).values()):
+                visit(x, depth - 1)
+        elif depth and isinstance(v, (list, tuple)):
+            for x in v:
+                visit(x, depth - 1)
+
+    target = getattr(fn, "__func__", fn)
+    owner = getattr(fn, "__self__", None)
+    if owner is not None:
+        visit(owner, 2)
+    for cell in getattr(target, "__closure__", None) or ():
+        try:
+            visit(cell.cell_contents, 2)
+        except ValueError:  # an empty cell
+            pass
+    code = getattr(target, "__code__", None)
+    glb = getattr(target, "__globals__", {})
+    if code is not None:
+        for name in code.co_names:
+            if name in glb:
+                visit(glb[name], 1)
+    for a in list(args) + list((kwargs or {}).values()):
+        visit(a, 1)
+    return roots
+
+
+def guards(program, fn, args, kwargs):
+    """``[(expression, {placeholder: object})]`` for :func:`chainrule.compile.replay.build`."""
+    out = []
+    for t in program.leaves:
+        out.append(
+            (
+                f"{{t}}.data.shape == {tuple(t.data.shape)!r} and {{t}}.data.dtype == {{d}} "
+                f"and {{t}}.requires_grad is {bool(t.requires_grad)}",
+                {"t": t, "d": t.data.dtype},
+            )
+        )
+    for n in program.nodes:
+        if n.kind == "grad" and n.info[1]:
+            out.append(("{t}.grad is not None", {"t": n.info[0]}))
+    for opt in program.optimizers:
+        groups = opt.param_groups
+        sizes = tuple(len(g["params"]) for g in groups)
+        out.append(
+            (
+                f"tuple(len(g['params']) for g in {{o}}.param_groups) == {sizes!r}",
+                {"o": opt},
+            )
+        )
+    seen = set()
+    for root in reachable_modules(fn, args, kwargs):
+        for _, m in root.named_modules():
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            if m._forward_hooks:
+                raise refusals.hooks(f"a forward hook on {type(m).__name__}")
+            objs = {"m": m}
+            parts = [f"{{m}}.training is {bool(m.training)}", "not {m}._forward_hooks"]
+            parts.append(f"len({{m}}._modules) == {len(m._modules)}")
+            for k, (name, child) in enumerate(m._modules.items()):
+                objs[f"c{k}"] = child
+                parts.append(f"{{m}}._modules.get({name!r}) is {{c{k}}}")
+            parts.append(f"len({{m}}._parameters) == {len(m._parameters)}")
+            for k, (name, p) in enumerate(m._parameters.items()):
+                objs[f"p{k}"] = p
+                parts.append(f"{{m}}._parameters.get({name!r}) is {{p{k}}}")
+            out.append((" and ".join(parts), objs))
+    return out
+
+
+def parameter_names(fn, args=(), kwargs=None):
+    """``{id(parameter): "fc1.weight"}`` for every parameter of the reachable modules."""
+    names = {}
+    for root in reachable_modules(fn, args, kwargs):
+        for name, p in root.named_parameters():
+            if isinstance(p, Tensor):
+                names.setdefault(id(p), name)
+    return names

@@ -1,0 +1,174 @@
+"""``cr.compile``: capture a training step on its first calls, then replay it.
+
+    @cr.compile
+    def step(x, y):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+The first two calls with a given *signature* (the shapes and dtypes of the array
+arguments, the values of the other arguments, grad mode and the default dtype) run
+eagerly and are recorded (:mod:`.capture`); if they agree (:mod:`.plan`), later calls
+with that signature replay the recorded NumPy calls (:mod:`.replay`). Another signature
+— the last, smaller batch of an epoch, float64 data — is captured separately; the cache
+holds ``max_cache`` signatures (least recently used dropped first). When a guard finds
+that the model, a parameter or the optimizer changed, that signature is captured again.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.autograd.mode import state as _mode
+from chainrule.compile import guards as _guards
+from chainrule.compile.capture import Recorder
+from chainrule.compile.plan import plan
+from chainrule.compile.replay import Stale, compile_replay
+from chainrule.tensor import Tensor
+
+
+def _flatten(args, kwargs):
+    """The step's array arguments (Tensors give their data) and its signature."""
+    arrays, sig = [], []
+
+    def walk(v):
+        if isinstance(v, Tensor):
+            arrays.append(v.data)
+            sig.append(("T", v.data.shape, v.data.dtype.str, v.requires_grad))
+        elif isinstance(v, np.ndarray):
+            arrays.append(v)
+            sig.append(("A", v.shape, v.dtype.str))
+        elif isinstance(v, (tuple, list)):
+            sig.append((type(v).__name__, len(v)))
+            for x in v:
+                walk(x)
+        elif isinstance(v, dict):
+            sig.append(("dict", tuple(v)))
+            for x in v.values():
+                walk(x)
+        elif v is None or isinstance(v, (bool, int, float, str)):
+            sig.append(("V", type(v).__name__, v))
+        else:
+            sig.append(("O", id(v)))  # any other object: the same one (a model, a config)
+
+    walk(args)
+    walk(kwargs)
+    sig.append((_mode.enabled, backend.get_default_dtype().str))
+    return arrays, tuple(sig)
+
+
+class _Entry:
+    """One signature: a first capture waiting for its second, or a ready replay."""
+
+    __slots__ = ("first", "program", "replay", "source")
+
+    def __init__(self):
+        self.first = None
+        self.replay = None
+        self.source = None
+        self.program = None
+
+
+class CompiledStep:
+    """A step function that captures itself and replays (see :func:`compile`).
+
+    Attributes:
+        fn: the original step function (``step.fn(x, y)`` always runs eagerly).
+        max_cache: how many signatures are kept.
+    """
+
+    def __init__(self, fn, max_cache=8):
+        if not callable(fn):
+            raise TypeError(f"compile: expected a function, got {type(fn).__name__}")
+        if not isinstance(max_cache, int) or max_cache < 1:
+            raise ValueError(f"compile: max_cache must be an int >= 1, got {max_cache!r}")
+        self.fn = fn
+        self.max_cache = max_cache
+        self._cache: OrderedDict = OrderedDict()
+        self.captures = 0  # eager runs that recorded (two per signature, more on changes)
+        self.replays = 0
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self):
+        return f"<cr.compile of {getattr(self.fn, '__qualname__', self.fn)!r}: {len(self._cache)} captured>"
+
+    def __call__(self, *args, **kwargs):
+        if _mode.anomaly is not None:  # anomaly mode checks eager ops: run eagerly
+            return self.fn(*args, **kwargs)
+        arrays, sig = _flatten(args, kwargs)
+        entry = self._cache.get(sig)
+        if entry is not None and entry.replay is not None:
+            try:
+                out = entry.replay(arrays)
+            except Stale:
+                del self._cache[sig]
+                entry = None
+            else:
+                self.replays += 1
+                self._cache.move_to_end(sig)
+                return out
+        if entry is None:
+            entry = self._cache[sig] = _Entry()
+            while len(self._cache) > self.max_cache:
+                self._cache.popitem(last=False)
+        rec = Recorder(arrays)
+        with rec:
+            out = self.fn(*args, **kwargs)
+            rec.output(out)
+        self.captures += 1
+        if entry.first is None:
+            entry.first = rec
+            return out
+        first, entry.first = entry.first, None
+        try:
+            program = plan(first, rec)
+            checks = _guards.guards(program, self.fn, args, kwargs)
+            entry.replay, entry.source = compile_replay(program, checks)
+            entry.program = program
+        except BaseException:
+            del self._cache[sig]
+            raise
+        return out
+
+    # --- inspection -------------------------------------------------------------------
+    def _latest(self):
+        for entry in reversed(self._cache.values()):
+            if entry.program is not None:
+                return entry
+        raise RuntimeError(
+            "compile: nothing is captured yet; call the step (twice, with the same shapes) first"
+        )
+
+    def replay_source(self) -> str:
+        """The generated replay function of the most recent signature (for debugging)."""
+        return self._latest().source
+
+    def source(self, name="train_step") -> str:
+        """The captured step as readable, runnable NumPy (see ``docs/compile.md``)."""
+        from chainrule.compile.source import render
+
+        return render(self._latest().program, self.fn, name)
+
+    def clear(self):
+        """Forget every capture (the next calls capture again)."""
+        self._cache.clear()
+
+
+def compile(fn=None, *, max_cache=8):
+    """Capture a training step once and replay it as straight-line NumPy.
+
+    ``@cr.compile`` or ``cr.compile(step, max_cache=8)``. The step runs eagerly on its
+    first two calls per input signature and is replayed afterwards, bit for bit equal to
+    eager mode; see :class:`CompiledStep` and ``docs/compile.md`` for what is captured,
+    what is read at every call (learning rates, optimizer state, random draws) and what
+    is refused.
+    """
+    if fn is None:
+        return lambda f: CompiledStep(f, max_cache)
+    return CompiledStep(fn, max_cache)
