@@ -10,6 +10,8 @@ bound method and the attributes of those objects, and its Module arguments.
 
 from __future__ import annotations
 
+import contextlib
+
 from chainrule.compile import refusals
 from chainrule.tensor import Tensor
 
@@ -45,10 +47,8 @@ def reachable_modules(fn, args=(), kwargs=None):
     if owner is not None:
         visit(owner, 2)
     for cell in getattr(target, "__closure__", None) or ():
-        try:
+        with contextlib.suppress(ValueError):  # an empty cell
             visit(cell.cell_contents, 2)
-        except ValueError:  # an empty cell
-            pass
     code = getattr(target, "__code__", None)
     glb = getattr(target, "__globals__", {})
     if code is not None:

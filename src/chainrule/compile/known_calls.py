@@ -50,6 +50,7 @@ class Call:
         )
         self._on_return = on_return
         self.recorder = None
+        self.obj = None  # the optimizer or scheduler the call belongs to
 
     def on_return(self, frame, result):
         rec = self.recorder
@@ -123,7 +124,9 @@ def _optimizer_step(frame):
             "step() without a closure inside a compiled step"
         )
     name = type(opt).__name__
-    return Call("optimizer.step", ("step", id(opt)), opt.step, True, f"{name}.step()")
+    call = Call("optimizer.step", ("step", id(opt)), opt.step, True, f"{name}.step()")
+    call.obj = opt
+    return call
 
 
 def _zero_grad(frame):
@@ -137,7 +140,9 @@ def _zero_grad(frame):
 
     replay = functools.partial(opt.zero_grad, set_to_none)
     label = f"{type(opt).__name__}.zero_grad({'' if set_to_none else 'set_to_none=False'})"
-    return Call("zero_grad", ("zero_grad", id(opt), set_to_none), replay, True, label, returned)
+    call = Call("zero_grad", ("zero_grad", id(opt), set_to_none), replay, True, label, returned)
+    call.obj = opt
+    return call
 
 
 def _scheduler_step(frame):

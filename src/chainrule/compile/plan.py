@@ -9,6 +9,7 @@ the ops (an ``ext`` node) is:
   ``.data`` is read at replay (so in-place optimizer updates and reassigned ``.data``
   are seen);
 * re-drawn by a known random call (dropout's mask): drawn again at replay;
+* the same view (a slice) of one of the step's arguments on both calls: sliced again;
 * equal, bit for bit, to one of the step's arguments cast to its dtype (``cr.tensor(x)``,
   a float64 batch fed to a float32 model): cast again at replay;
 * equal, bit for bit, on both calls: a constant (an ``arange`` of the batch size);
@@ -62,13 +63,55 @@ def _derived_arg(a1, a2, r1, r2):
     return None
 
 
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+def _view_of_arg(a1, a2, r1, r2):
+    """``(k, offset, strides)`` when ``a`` is the same view (``x[:half]``, ``y[sl]``) of
+    contiguous argument k on both calls."""
+    for k, (x1, x2) in enumerate(zip(r1.args, r2.args)):
+        if not (x1.flags.c_contiguous and x2.flags.c_contiguous) or x2.dtype != a2.dtype:
+            continue
+        if not (np.shares_memory(a1, x1) and np.shares_memory(a2, x2)):
+            continue
+        off1, off2 = _address(a1) - _address(x1), _address(a2) - _address(x2)
+        if off1 == off2 and a1.strides == a2.strides and 0 <= off2 < max(x2.nbytes, 1):
+            return k, off2, a2.strides
+    return None
+
+
 def _where(rec, n):
-    name, line = rec.where.get(n, ("?", ""))
-    return f"'{name}'" + (f" at {line}" if line else "")
+    if n in rec.where:
+        name, line = rec.where[n]
+        return f"'{name}'" + (f" at {line}" if line else "")
+    if not 0 <= n < len(rec.nodes):
+        return "the end of the step"
+    node = rec.nodes[n]
+    if node.kind == "vjp":
+        return f"the backward of '{node.info[0].name}'"
+    return {
+        "add": "a gradient sum",
+        "grad": "a read of .grad",
+        "seed": "the start of backward",
+        "callout": "a random draw",
+    }.get(node.kind, node.kind)
+
+
+class StepsDiffer(refusals.CaptureError):
+    """Two captures of one signature did not agree (tried again a few times first)."""
+
+
+def _first_difference(rec1, rec2):
+    for n, (x, y) in enumerate(zip(rec1.nodes, rec2.nodes)):
+        if not _same_node(x, y):
+            return n
+    return min(len(rec1.nodes), len(rec2.nodes)) - 1
 
 
 def _differ(rec1, rec2, n1, n2, what):
-    return refusals.unknown(
+    return StepsDiffer(
+        "cr.compile: "
         f"the step ran differently on two calls with the same input shapes ({what}: "
         f"{_where(rec1, n1)} the first time, {_where(rec2, n2)} the second); Python "
         "control flow that depends on values, or state changed between the calls, is not "
@@ -110,18 +153,19 @@ def _same_node(x, y):
 def plan(rec1, rec2) -> Program:
     """Check that two captures are the same step and resolve what came from outside."""
     if len(rec1.nodes) != len(rec2.nodes) or len(rec1.code) != len(rec2.code):
-        n = min(len(rec1.nodes), len(rec2.nodes)) - 1
-        raise _differ(rec1, rec2, n, n, "a different number of operations")
+        n = _first_difference(rec1, rec2)
+        raise _differ(rec1, rec2, n, n, "a different sequence of operations")
     for n, (x, y) in enumerate(zip(rec1.nodes, rec2.nodes)):
         if not _same_node(x, y):
             raise _differ(rec1, rec2, n, n, "a different operation")
     code = []
     for c1, c2 in zip(rec1.code, rec2.code):
         if c1[0] != c2[0]:
-            raise refusals.unknown("the step ran differently on two calls (calls differ)")
+            raise StepsDiffer("cr.compile: the step ran differently on two calls")
         if c1[0] == "call":
             if c1[1].kind != c2[1].kind or c1[1].key != c2[1].key:
-                raise refusals.unknown(
+                raise StepsDiffer(
+                    "cr.compile: "
                     f"the step ran differently on two calls: {c1[1].label} the first time, "
                     f"{c2[1].label} the second"
                 )
@@ -132,7 +176,7 @@ def plan(rec1, rec2) -> Program:
             if not _same_template(c1[1], c2[1]):
                 raise refusals.unknown("the step returned differently shaped results")
         elif c1 != c2:
-            raise refusals.unknown("the step ran differently on two calls")
+            raise StepsDiffer("cr.compile: the step ran differently on two calls")
         code.append(c2)
 
     nodes = list(rec2.nodes)
@@ -149,6 +193,8 @@ def plan(rec1, rec2) -> Program:
         elif t2 is not None and t1 is t2:
             nodes[n] = _Resolved(y, "leaf", (t2,))
             leaves.setdefault(id(t2), t2)
+        elif (view := _view_of_arg(x.array, y.array, rec1, rec2)) is not None:
+            nodes[n] = _Resolved(y, "view", view)
         elif (k := _derived_arg(x.array, y.array, rec1, rec2)) is not None:
             nodes[n] = _Resolved(y, "derived", (k, y.dtype))
         elif _same_bits(x.array, y.array):

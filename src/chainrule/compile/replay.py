@@ -40,6 +40,7 @@ class _Emitter:
     def __init__(self, program):
         self.p = program
         self.ns = {"F": RAW, "Tensor": Tensor, "asarray": np.asarray, "Stale": Stale}
+        self.ns["ndarray"] = np.ndarray
         self.ns["_grad"] = _grad_data
         self.lines: list[str] = []
         self.made: set[int] = set()
@@ -68,6 +69,13 @@ class _Emitter:
             elif kind == "derived":
                 k, dtype = node.info
                 self.lines.append(f"v{n} = args[{k}].astype({self.obj(dtype, 'K')})")
+            elif kind == "view":
+                k, offset, strides = node.info
+                shape, dtype = self.obj(node.shape, "K"), self.obj(node.dtype, "K")
+                self.lines.append(
+                    f"v{n} = ndarray({shape}, {dtype}, buffer=args[{k}], offset={offset}, "
+                    f"strides={strides!r})"
+                )
             elif kind == "const":
                 self.lines.append(f"v{n} = {self.obj(node.info[0], 'K')}")
             elif kind == "callout":

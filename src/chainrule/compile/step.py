@@ -28,9 +28,11 @@ from chainrule import backend
 from chainrule.autograd.mode import state as _mode
 from chainrule.compile import guards as _guards
 from chainrule.compile.capture import Recorder
-from chainrule.compile.plan import plan
+from chainrule.compile.plan import StepsDiffer, plan
 from chainrule.compile.replay import Stale, compile_replay
 from chainrule.tensor import Tensor
+
+_MAX_ATTEMPTS = 3  # pairs of consecutive captures that may disagree before refusing
 
 
 def _flatten(args, kwargs):
@@ -40,10 +42,11 @@ def _flatten(args, kwargs):
     def walk(v):
         if isinstance(v, Tensor):
             arrays.append(v.data)
-            sig.append(("T", v.data.shape, v.data.dtype.str, v.requires_grad))
+            d = v.data
+            sig.append(("T", d.shape, d.dtype.str, v.requires_grad, d.flags.c_contiguous))
         elif isinstance(v, np.ndarray):
             arrays.append(v)
-            sig.append(("A", v.shape, v.dtype.str))
+            sig.append(("A", v.shape, v.dtype.str, v.flags.c_contiguous))
         elif isinstance(v, (tuple, list)):
             sig.append((type(v).__name__, len(v)))
             for x in v:
@@ -66,9 +69,10 @@ def _flatten(args, kwargs):
 class _Entry:
     """One signature: a first capture waiting for its second, or a ready replay."""
 
-    __slots__ = ("first", "program", "replay", "source")
+    __slots__ = ("attempts", "first", "program", "replay", "source")
 
     def __init__(self):
+        self.attempts = 0  # captures compared so far without agreement
         self.first = None
         self.replay = None
         self.source = None
@@ -96,7 +100,8 @@ class CompiledStep:
         functools.update_wrapper(self, fn)
 
     def __repr__(self):
-        return f"<cr.compile of {getattr(self.fn, '__qualname__', self.fn)!r}: {len(self._cache)} captured>"
+        name = getattr(self.fn, "__qualname__", self.fn)
+        return f"<cr.compile of {name!r}: {len(self._cache)} signatures>"
 
     def __call__(self, *args, **kwargs):
         if _mode.anomaly is not None:  # anomaly mode checks eager ops: run eagerly
@@ -118,16 +123,30 @@ class CompiledStep:
             while len(self._cache) > self.max_cache:
                 self._cache.popitem(last=False)
         rec = Recorder(arrays)
-        with rec:
-            out = self.fn(*args, **kwargs)
-            rec.output(out)
+        try:
+            with rec:
+                out = self.fn(*args, **kwargs)
+                rec.output(out)
+        except BaseException:
+            self._cache.pop(sig, None)  # a refused or failing step is not half-captured
+            raise
         self.captures += 1
         if entry.first is None:
             entry.first = rec
             return out
         first, entry.first = entry.first, None
         try:
-            program = plan(first, rec)
+            try:
+                program = plan(first, rec)
+            except StepsDiffer:
+                # the first calls may differ from the rest (state that appears on the
+                # first step, gradients accumulated from the call before): compare the
+                # next call with this one, a few times, before refusing
+                entry.attempts += 1
+                if entry.attempts >= _MAX_ATTEMPTS:
+                    raise
+                entry.first = rec
+                return out
             checks = _guards.guards(program, self.fn, args, kwargs)
             entry.replay, entry.source = compile_replay(program, checks)
             entry.program = program
