@@ -38,6 +38,13 @@ class Description:
             out with ``{g}`` the upstream gradient (``"{g} ⊙ {1}"``).
         domain: why the output may be nan or ±∞ for finite inputs (``log`` of a negative
             number), said when it happens.
+        tie: a function ``tie(index, inputs, params) -> mask`` of the raw input arrays,
+            true where input ``index`` sits at a point where the derivative is not
+            defined and a convention decides what the VJP returns: a tie of ``max``, the
+            kink of ``relu`` or ``abs`` at 0, a bound of ``clip``.
+        ties: what the VJP does there, in words, as the continuation of the op's name
+            (``"routes, but {0} and {1} tie: each gets half the upstream gradient"``);
+            the narration says it instead of the pattern's sentence wherever ``tie`` holds.
         elementwise: the local derivative is a plain elementwise factor, so it can be
             shown as the VJP evaluated at an upstream gradient of 1.
         commutative: the inputs may be swapped (a constant may be drawn in the op's node
@@ -60,6 +67,8 @@ class Description:
     local_values: tuple = ()
     vjp: tuple = ()
     domain: str | None = None
+    tie: object = None
+    ties: str | None = None
     elementwise: bool = False
     commutative: bool = False
     substitute: bool = False

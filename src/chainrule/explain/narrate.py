@@ -32,13 +32,38 @@ def display_name(node):
     return node.description.display or node.op
 
 
-def pattern_sentence(node, index):
+def pattern_sentence(node, index, nodes=None):
     """``"add distributes: every input gets ..."``, the op's own sentence when it has no
-    pattern, or None."""
+    pattern, or None. Where input ``index`` sits at a tie or a kink (the description's
+    ``tie``), the sentence says what the engine does there instead (``ties``)."""
     d = node.description
+    tie = tie_sentence(node, index, nodes) if nodes is not None else None
+    if tie is not None:
+        return tie
     if node.pattern is None:
         return d.sentence
     text = d.at("pattern_text", index) or PATTERNS.get(node.pattern, node.pattern)
+    return f"{display_name(node)} {text}"
+
+
+def tie_sentence(node, index, nodes):
+    """The op's ``ties`` text where its ``tie`` predicate holds for input ``index`` on
+    the recorded values (with how many elements, when not all of them), else None."""
+    d = node.description
+    if d.tie is None or not d.ties:
+        return None
+    inputs = [nodes[i].value for i in node.inputs]
+    try:
+        mask = np.asarray(d.tie(index, inputs, node.params), dtype=bool)
+    except Exception:  # a user's predicate that cannot take these values: say nothing
+        return None
+    if not mask.any():
+        return None
+    labels = [_wrap(nodes[i].label) for i in node.inputs]
+    text = _format(d.ties, labels, {})
+    if mask.size > 1 and not mask.all():
+        where = f"at {int(mask.sum())} of {mask.size} elements"
+        text = f"{text[:-1]}; {where})" if text.endswith(")") else f"{text} ({where})"
     return f"{display_name(node)} {text}"
 
 
@@ -242,7 +267,7 @@ def _edge_step(k, e, src, dst, nodes, R, p, warnings):
     up_name = f"∂{R}/∂{dst.name}"
     down_name = f"∂{R}/∂{src.name}"
     local_name = f"∂{dst.name}/∂{src.name}"
-    sentence = pattern_sentence(dst, e.index)
+    sentence = pattern_sentence(dst, e.index, nodes)
     which = ""
     if dst.inputs.count(src.id) > 1:  # x · x: the same tensor is both inputs
         which = f" ({('first', 'second', 'third')[min(e.index, 2)]} input)"

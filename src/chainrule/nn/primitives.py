@@ -143,6 +143,9 @@ ELU = defprimitive(
     formula="elu({0})",
     local="1 if {0} > 0, else α·e^{0}",
     vjp="{g} where {0} > 0, else {g} ⊙ α·e^{0}",
+    tie=lambda i, inputs, params: inputs[0] == 0,
+    ties="at {0} = 0, where the two sides meet: the engine takes the negative side's "
+    "α·e⁰ = α (as PyTorch)",
     elementwise=True,
     params=("alpha",),
 )

@@ -85,6 +85,9 @@ ABS = defprimitive(
     formula="|{0}|",
     local="sign({0})",
     vjp="{g} ⊙ sign({0})",
+    tie=lambda i, inputs, params: inputs[0] == 0,
+    ties="at the kink {0} = 0: the engine takes sign(0) = 0, so no gradient passes there "
+    "(as PyTorch)",
     elementwise=True,
     substitute=True,
 )
@@ -159,6 +162,9 @@ RELU = defprimitive(
     formula="relu({0})",
     local="1 if {0} > 0, else 0",
     vjp="{g} where {0} > 0, else 0",
+    tie=lambda i, inputs, params: inputs[0] == 0,
+    ties="gates, and {0} = 0 is the kink: the engine takes relu'(0) = 0, so no gradient "
+    "passes there (as PyTorch)",
     elementwise=True,
     substitute=True,
 )
@@ -182,6 +188,8 @@ LEAKY_RELU = defprimitive(
     formula="leaky_relu({0})",
     local="1 if {0} > 0, else α",
     vjp="{g} ⊙ (1 or α)",
+    tie=lambda i, inputs, params: inputs[0] == 0,
+    ties="at the kink {0} = 0: the engine takes the slope α of the negative side (as PyTorch)",
     elementwise=True,
 )
 
@@ -207,8 +215,14 @@ MAXIMUM = defprimitive(
     pattern="routes",
     symbol="max",
     formula="max({0}, {1})",
-    local=("1 if {0} > {1}, else 0", "1 if {1} > {0}, else 0"),
-    vjp=("{g} where {0} > {1}, else 0", "{g} where {1} > {0}, else 0"),
+    local=("1 if {0} > {1}, ½ if {0} = {1}, else 0", "1 if {1} > {0}, ½ if {0} = {1}, else 0"),
+    vjp=(
+        "{g} where {0} > {1}, ½·{g} on a tie, else 0",
+        "{g} where {1} > {0}, ½·{g} on a tie, else 0",
+    ),
+    tie=lambda i, inputs, params: inputs[0] == inputs[1],
+    ties="routes, but {0} and {1} tie: neither won, so each gets half of the upstream "
+    "gradient (as torch.maximum)",
     elementwise=True,
     commutative=True,
     substitute=True,
@@ -270,14 +284,26 @@ def _clip_mask(x, lo, hi):
     return mask
 
 
+def _at_bound(x, lo, hi):
+    at = xp.zeros(x.shape, dtype=bool)
+    if lo is not None:
+        at |= x == lo
+    if hi is not None:
+        at |= x == hi
+    return at
+
+
 CLIP = defprimitive(
     "clip",
     lambda x, min=None, max=None: xp.clip(x, min, max),
     lambda F, g, ans, x, min=None, max=None: F.where(_clip_mask(F.data(x), min, max), g, 0),
     symbol="clip",
     formula="clip({0})",
-    local="1 inside the interval, else 0",
-    vjp="{g} inside, else 0",
+    local="1 inside the closed interval [min, max], else 0",
+    vjp="{g} inside the closed interval, else 0",
+    tie=lambda i, inputs, params: _at_bound(inputs[0], params.get("min"), params.get("max")),
+    ties="at a bound of the interval: the interval is closed, so the engine passes the "
+    "whole gradient there (as torch.clamp)",
     elementwise=True,
 )
 

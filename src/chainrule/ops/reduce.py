@@ -56,6 +56,12 @@ def _max_share(F, ans, x, axis):
     return (winners / winners.sum(axis=axis, keepdims=True)).astype(xd.dtype)
 
 
+def _tied_for_max(x, axis):
+    """True at the elements that attain the max of their group along with others."""
+    winners = x == x.max(axis=axis, keepdims=True)
+    return winners & (winners.sum(axis=axis, keepdims=True) > 1)
+
+
 def _max(x, axis=None, keepdims=False):
     return x.max(axis=axis, keepdims=keepdims)
 
@@ -69,8 +75,11 @@ MAX = defprimitive(
     pattern="routes",
     symbol="max",
     formula="max({0})",
-    local="1 for the largest element, else 0",
-    vjp="{g} to the largest element of {0}, 0 elsewhere",
+    local="1 for the largest element (1/k each when k tie), else 0",
+    vjp="{g} to the largest element of {0} (shared when several tie), 0 elsewhere",
+    tie=lambda i, inputs, params: _tied_for_max(inputs[0], params.get("axis")),
+    ties="routes, but several elements tie for the largest: the engine shares the "
+    "gradient equally among them, 1/k each for k tied (as torch.amax)",
     params=("axis", "keepdims"),
     pattern_text="routes: only the largest element gets the gradient; the others get 0",
 )
