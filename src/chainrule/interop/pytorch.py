@@ -142,9 +142,9 @@ def _convert_traced(module, torch):
     try:
         graph_module = fx.symbolic_trace(module)
     except Exception as e:  # fx raises TraceError, TypeError, ...: any means "not a chain"
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TypeError(
-            f"from_torch: {name}.forward cannot be traced safely by torch.fx ({first}); "
+            f"from_torch: {name}.forward cannot be traced safely by torch.fx "
+            f"({_first_line(e)}); "
             "convert a torch.nn.Sequential instead"
         ) from None
     layers: OrderedDict = OrderedDict()
@@ -163,8 +163,13 @@ def _convert_traced(module, torch):
                 )
             break
         what = _describe(node)
-        inputs = _tensor_inputs(node, fx)
-        if previous is None or inputs != [previous] or len(previous.users) != 1:
+        if len(previous.users) != 1:
+            users = " and ".join(_describe(user) for user in previous.users)
+            raise TypeError(
+                f"from_torch: {name}.forward is not a chain of layers: {users} all take "
+                f"{previous.name!r} (branches, skips and sums do not convert)"
+            )
+        if _tensor_inputs(node, fx) != [previous]:
             raise TypeError(
                 f"from_torch: {name}.forward is not a chain of layers: {what} does not simply "
                 "take the previous layer's output (branches, skips and sums do not convert)"
@@ -310,6 +315,7 @@ def load_torch_file(path: str):
     """The contents of a ``.pt``/``.pth`` file, tensors as NumPy arrays, read by
     ``torch.load(weights_only=True)``. Without PyTorch: a one-line error saying so."""
     import pickle
+    import re
 
     try:
         import torch
@@ -320,15 +326,25 @@ def load_torch_file(path: str):
         ) from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise CheckpointError(
-            f"{path}: torch.load(weights_only=True) refuses it: it holds Python objects "
-            "besides tensors (a whole pickled model?); save model.state_dict() instead"
-        ) from None
+    except pickle.UnpicklingError as e:
+        # torch's weights-only unpickler names a refused class as "GLOBAL module.Name" in
+        # the error it chains; any other unpickling error means the bytes are no torch file
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e.__context__ or e))
+        if found:
+            raise CheckpointError(
+                f"{path}: torch.load(weights_only=True) refuses it: it holds a "
+                f"{found.group(1)} object, not just tensors (a whole pickled model?); "
+                "save model.state_dict() instead"
+            ) from None
+        raise CheckpointError(f"{path} is not a readable PyTorch file: {_first_line(e)}") from None
     except (RuntimeError, EOFError, OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path} is not a readable PyTorch file: {first}") from None
+        raise CheckpointError(f"{path} is not a readable PyTorch file: {_first_line(e)}") from None
     return _numpy_tree(obj, torch)
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _numpy_tree(obj, torch):

@@ -63,7 +63,8 @@ def to_bytes(tensors: dict, structure) -> bytes:
 
 
 def _little_endian(array: np.ndarray) -> np.ndarray:
-    array = np.ascontiguousarray(array)
+    if not array.flags.c_contiguous:  # (not ascontiguousarray: it makes 0-d arrays 1-d)
+        array = array.copy(order="C")
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
     return array
