@@ -69,32 +69,32 @@ class Primitive:
 
 def defprimitive(name, forward, *vjps, pattern=None, variadic=False, **description):
     """Register a primitive: its raw forward, one VJP per input (in input order), and
-        what it means in words.
+    what it means in words.
 
-        >>> def cube(x): return x ** 3
-        >>> CUBE = defprimitive(
-        ...     "cube", cube, lambda F, g, ans, x: g * 3 * x * x,
-        ...     symbol="³", formula="{0}³", local="3·{0}²", vjp="{g} ⊙ 3·{0}²",
-        ...     elementwise=True, substitute=True,
-        ... )
-        >>> @tensor_function(CUBE)
-        ... def tensor_cube(t):  # t³; ∂/∂t = 3t²
-        ...     return apply(CUBE, t)
+    >>> def cube(x): return x ** 3
+    >>> CUBE = defprimitive(
+    ...     "cube", cube, lambda F, g, ans, x: g * 3 * x * x,
+    ...     symbol="³", formula="{0}³", local="3·{0}²", vjp="{g} ⊙ 3·{0}²",
+    ...     elementwise=True, substitute=True,
+    ... )
+    >>> @tensor_function(CUBE)
+    ... def tensor_cube(t):  # t³; ∂/∂t = 3t²
+    ...     return apply(CUBE, t)
 
-        With ``variadic=True`` a single VJP ``vjp(i, F, g, ans, *inputs, **params)`` serves
-        every input position.
+    With ``variadic=True`` a single VJP ``vjp(i, F, g, ans, *inputs, **params)`` serves
+    every input position.
 
-        The keyword fields after ``pattern`` describe the op for people (all optional; see
-        :class:`~chainrule.autograd.description.Description` for each): ``symbol`` (its node's
-        label), ``formula`` (the forward, ``"{0} + {1}"``), ``local`` (per input, the local
-        derivative ∂out/∂input, ``("1", "1")``), ``local_values`` (the local derivative worth
-        filling with numbers), ``vjp`` (per input, the VJP written with ``{g}``), ``domain``
-        (why the output may be nan/inf), ``tie`` and ``ties`` (where a convention decides the
+    The keyword fields after ``pattern`` describe the op for people (all optional; see
+    :class:`~chainrule.autograd.description.Description` for each): ``symbol`` (its node's
+    label), ``formula`` (the forward, ``"{0} + {1}"``), ``local`` (per input, the local
+    derivative ∂out/∂input, ``("1", "1")``), ``local_values`` (the local derivative worth
+    filling with numbers), ``vjp`` (per input, the VJP written with ``{g}``), ``domain``
+    (why the output may be nan/inf), ``tie`` and ``ties`` (where a convention decides the
     derivative — a tie of ``max``, the kink of ``relu`` — and what the VJP does there),
-    ``elementwise``, ``commutative``, ``substitute``,
-        ``params``, ``sentence``, ``pattern_text`` and ``display``. ``chainrule.explain``
-        narrates a graph from these fields, so a user's primitive explains like a built-in
-        one; without them it is narrated in generic words.
+    ``elementwise``, ``commutative``, ``substitute``, ``params``, ``sentence``,
+    ``pattern_text`` and ``display``. ``chainrule.explain`` narrates a graph from these
+    fields, so a user's primitive explains like a built-in one; without them it is
+    narrated in generic words.
     """
     if name in PRIMITIVES:
         raise ValueError(f"defprimitive: a primitive named {name!r} is already registered")
