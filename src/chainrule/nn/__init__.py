@@ -6,7 +6,10 @@
 Names and semantics follow ``torch.nn`` (see docs/nn.md for the differences).
 """
 
-from chainrule.nn import functional, init, utils
+import sys
+import types
+
+from chainrule.nn import functional, init, parameter_vector
 from chainrule.nn.activation import (
     ELU,
     GELU,
@@ -34,6 +37,8 @@ from chainrule.nn.mlp import MLP, Hidden
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.regularization import l1_penalty, l2_penalty, param_groups
+from chainrule.optim.clipping import clip_grad_norm_ as _clip_grad_norm_
+from chainrule.optim.clipping import clip_grad_value_ as _clip_grad_value_
 
 
 def from_torch(module):
@@ -46,6 +51,28 @@ def from_torch(module):
 
     return convert(module)
 
+
+# ``cr.nn.utils``, torch's path (``torch.nn.utils``) for the flat-vector helpers and the
+# gradient clipping that lives with the optimizers, without a file named utils.py: a
+# namespace module, registered so that ``import chainrule.nn.utils`` works too
+utils = types.ModuleType(
+    "chainrule.nn.utils",
+    "torch's ``nn.utils`` helpers: flat parameter vectors (chainrule.nn.parameter_vector) "
+    "and gradient clipping (chainrule.optim.clipping).",
+)
+utils.parameters_to_vector = parameter_vector.parameters_to_vector
+utils.vector_to_parameters = parameter_vector.vector_to_parameters
+utils.gradients_to_vector = parameter_vector.gradients_to_vector
+utils.clip_grad_norm_ = _clip_grad_norm_
+utils.clip_grad_value_ = _clip_grad_value_
+utils.__all__ = [
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "gradients_to_vector",
+    "parameters_to_vector",
+    "vector_to_parameters",
+]
+sys.modules[utils.__name__] = utils
 
 __all__ = [
     "ELU",
@@ -80,5 +107,6 @@ __all__ = [
     "l1_penalty",
     "l2_penalty",
     "param_groups",
+    "parameter_vector",
     "utils",
 ]
