@@ -89,6 +89,17 @@ def _layers(model):
     return named_chain(model.layers if type(model) is MLP else model, "cr.onnx.export")
 
 
+def _version() -> str:
+    # the installed distribution's version (importing chainrule's root would pull in
+    # every layer above this one)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chainrule")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def _standardizer(standardize):
     if standardize is None:
         return None
@@ -122,7 +133,6 @@ def build(
     onnx = _onnx()
     from onnx import helper
 
-    from chainrule import __version__
     from chainrule.tensor import Tensor
 
     layers = _layers(model)
@@ -187,7 +197,7 @@ def build(
         graph,
         opset_imports=[helper.make_opsetid("", OPSET)],
         producer_name="chainrule",
-        producer_version=__version__,
+        producer_version=_version(),
     )
     proto.ir_version = IR_VERSION
     if metadata:
