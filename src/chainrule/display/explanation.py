@@ -23,7 +23,7 @@ def page_iframe(expl, layout="builtin") -> str:
     page = expl.html(layout=layout)
     lay = make_layout(expl, layout)
     guess = int(lay.height * 1.3 + PAGE_CHROME)  # until the frame has measured itself
-    fid = new_id("crx")
+    fid = new_id("crx", page)
     # same-origin srcdoc: the parent may read the frame's height (and tests may click it)
     grow = (
         "try{var d=this.contentDocument.documentElement;"

@@ -71,7 +71,7 @@ def graph_svg(expl, layout="builtin", precision=3, title=True) -> str:
     lay = make_layout(expl, layout)
     nodes = expl.nodes
     root = next(n for n in nodes if n.is_output)
-    uid = new_id("crg")
+    uid = "__UID__"  # replaced below by an id derived from the finished picture
     top = TITLE_H if title and expl.title else 0
     width, height = lay.width, lay.height + top
     out = [
@@ -171,7 +171,8 @@ def graph_svg(expl, layout="builtin", precision=3, title=True) -> str:
                 )
         out.append("</g>")
     out.append("</g></svg>")
-    return "\n".join(out)
+    text = "\n".join(out)
+    return text.replace(uid, new_id("crg", text))
 
 
 def _wire_title(expl, src, dst, grad):

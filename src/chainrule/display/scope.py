@@ -8,8 +8,9 @@ and its CSS rules are prefixed with that id.
 
 from __future__ import annotations
 
+import hashlib
 import html
-import secrets
+import itertools
 
 BASE_CSS = """
 {root} { font: 13px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
@@ -27,9 +28,20 @@ BASE_CSS = """
 """
 
 
-def new_id(prefix: str = "cr") -> str:
-    """A fresh element id (random, so two outputs of one page never share one)."""
-    return f"{prefix}-{secrets.token_hex(5)}"
+_counter = itertools.count(1)
+
+
+def new_id(prefix: str = "cr", content: str = "") -> str:
+    """A fresh element id: a hash of the output's ``content`` and a per-process counter.
+
+    Two outputs of one kernel never share an id (the counter), outputs of two notebooks
+    shown side by side (JupyterLab keeps them in one document) differ unless their
+    content is identical — then sharing is harmless — and re-running a notebook gives
+    the same ids, so a stored, executed notebook diffs cleanly.
+    """
+    n = next(_counter)
+    digest = hashlib.sha1(f"{n}:{content}".encode()).hexdigest()[:10]
+    return f"{prefix}-{digest}"
 
 
 def esc(text) -> str:
@@ -43,7 +55,7 @@ def wrap(body: str, css: str = "", kind: str = "") -> str:
     ``css`` is written with ``{root}`` where the display's own selector goes, e.g.
     ``"{root} .bar { fill: red }"``.
     """
-    root_id = new_id()
+    root_id = new_id("cr", body + css)
     style = (BASE_CSS + css).replace("{root}", f"#{root_id}")
     data_kind = f' data-kind="{esc(kind)}"' if kind else ""
     return (
