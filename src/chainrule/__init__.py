@@ -41,6 +41,7 @@ from chainrule.creation import (
 )
 from chainrule.diagnostics import detect_anomaly
 from chainrule.errors import GraphError, ShapeError
+from chainrule.display import draw
 from chainrule.explain import explain
 from chainrule.ops import (
     abs,
@@ -96,6 +97,7 @@ __all__ = [
     "defprimitive",
     "detect_anomaly",
     "diagnostics",
+    "draw",
     "enable_grad",
     "exp",
     "expand_dims",

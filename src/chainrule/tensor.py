@@ -97,6 +97,13 @@ class Tensor:
             extras.append("requires_grad=True")
         return f"tensor({body}{''.join(', ' + e for e in extras)})"
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        # late-bound: chainrule.display sits above this layer (DESIGN.md), so it is
+        # imported on the first notebook display, never when this module is imported
+        from chainrule.display import mimebundle
+
+        return mimebundle(self, include, exclude)
+
     def __array__(self, dtype=None, copy=None):
         if dtype is not None and dtype != self.data.dtype:
             return self.data.astype(dtype)

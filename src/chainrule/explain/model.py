@@ -213,5 +213,10 @@ class Explanation:
             Path(path).write_text(text, encoding="utf-8")
         return text
 
-    def _repr_html_(self):  # Jupyter: show the page inline
-        return self.html()
+    # Jupyter: the step-through page in its own frame, the narration as text
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        # late-bound: chainrule.display sits above this layer (DESIGN.md), so it is
+        # imported on the first notebook display, never when this module is imported
+        from chainrule.display import mimebundle
+
+        return mimebundle(self, include, exclude)
