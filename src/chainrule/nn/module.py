@@ -390,6 +390,13 @@ class Module:
         lines.append(")")
         return lines
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        # late-bound: chainrule.display sits above this layer (DESIGN.md), so it is
+        # imported on the first notebook display, never when this module is imported
+        from chainrule.display import mimebundle
+
+        return mimebundle(self, include, exclude)
+
     def __repr__(self):
         """The layer tree (PyTorch's layout), each layer's parameter shapes, and the
         total parameter count on the last line."""
