@@ -166,7 +166,8 @@ def _convert_traced(module, torch):
         if len(previous.users) != 1:
             users = " and ".join(_describe(user) for user in previous.users)
             raise TypeError(
-                f"from_torch: {name}.forward is not a chain of layers: {users} all take "
+                f"from_torch: {name}.forward is not a chain of layers: {users} "
+                f"{'both' if len(previous.users) == 2 else 'all'} take "
                 f"{previous.name!r} (branches, skips and sums do not convert)"
             )
         if _tensor_inputs(node, fx) != [previous]:
