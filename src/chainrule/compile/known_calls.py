@@ -24,6 +24,7 @@ import sys
 
 import numpy as np
 
+from chainrule import backend
 from chainrule.compile import refusals
 from chainrule.tensor import Tensor
 
@@ -51,6 +52,7 @@ class Call:
         self._on_return = on_return
         self.recorder = None
         self.obj = None  # the optimizer or scheduler the call belongs to
+        self.text = None  # for random draws: the chainrule call the source shows
 
     def on_return(self, frame, result):
         rec = self.recorder
@@ -224,6 +226,9 @@ def _dropout(fn):
                 return fn(Tensor(_ones(shape, dtype)), p, True).data
 
             call.key = ("dropout", p, training, shape, str(dtype))
+            call.text = (
+                f"cr.nn.functional.dropout(cr.ones({shape!r}, dtype=np.{dtype}), {p!r}).data"
+            )
             call.recorder.late[id(mask.data)] = (call, draw)
 
         return Call("dropout", ("dropout", p, training), None, False, f"dropout(p={p})", returned)
@@ -254,7 +259,12 @@ def _draw(name, fn, like):
                 rec.keep.append(out)
 
         key = (name, tuple(np.shape(a) for a in args), str(kwargs["dtype"]))
-        return Call(name, key, None, True, f"{name}(...)", returned)
+        call = Call(name, key, None, True, f"{name}(...)", returned)
+        shape = tuple(args[0].shape) if like else args
+        dt = np.dtype(kwargs["dtype"] or (args[0].dtype if like else backend.get_default_dtype()))
+        base = name.removesuffix("_like")
+        call.text = f"cr.{base}(*{shape!r}, dtype=np.{dt}).data"
+        return call
 
     return make
 

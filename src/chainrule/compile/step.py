@@ -174,6 +174,15 @@ class CompiledStep:
 
         return render(self._latest().program, self.fn, name)
 
+    def source_inputs(self) -> dict:
+        """Keyword arguments for running :meth:`source`'s function once, as the next replay
+        would: copies of the parameters and optimizer buffers (``params``, ``state``), the
+        optimizer's scalars for the next step (``hyper``), earlier gradients
+        (``grads_before``) and any constants (``consts``). Nothing live is changed."""
+        from chainrule.compile.source import inputs
+
+        return inputs(self._latest().program, self.fn)
+
     def clear(self):
         """Forget every capture (the next calls capture again)."""
         self._cache.clear()
