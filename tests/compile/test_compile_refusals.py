@@ -1,0 +1,233 @@
+"""What cr.compile refuses (by name, with the user's line), and when it captures again."""
+
+import numpy as np
+import pytest
+from compile_harness import batches
+
+import chainrule as cr
+from chainrule import nn
+from chainrule.compile import CaptureError
+from chainrule.nn import functional as F
+from chainrule.optim import SGD
+
+
+def setup(sizes=(4, 5, 3)):
+    cr.manual_seed(0)
+    model = nn.MLP(list(sizes), activation="tanh")
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return model, opt
+
+
+DATA = batches(4, 3, [8, 8, 8, 8])
+
+
+@pytest.mark.parametrize(
+    "read, what",
+    [
+        (lambda loss: loss.item(), r"\.item\(\)"),
+        (lambda loss: float(loss), r"float\(tensor\)"),
+        (lambda loss: bool(loss > 1), r"bool\(tensor\)"),
+        (lambda loss: loss.numpy(), r"\.numpy\(\)"),
+        (lambda loss: print(loss), "printing a tensor"),
+    ],
+    ids=["item", "float", "bool", "numpy", "print"],
+)
+def test_reading_a_value_into_python_names_the_line(read, what):
+    model, opt = setup()
+
+    @cr.compile
+    def step(x, y):
+        loss = F.cross_entropy(model(cr.Tensor(x)), y)
+        read(loss)
+        return loss
+
+    x, y = DATA[0]
+    with pytest.raises(CaptureError, match=what) as info:
+        step(x, y)
+    message = str(info.value)
+    assert "test_compile_refusals.py:" in message and "lambda loss:" in message  # the line
+    assert "Move it out of the step" in message
+    assert step.fn(x, y) is not None  # eagerly the step is fine
+
+
+def test_create_graph_is_refused_by_name():
+    model, _ = setup()
+
+    @cr.compile
+    def step(x, y):
+        loss = F.cross_entropy(model(cr.Tensor(x)), y)
+        loss.backward(create_graph=True)
+        return loss
+
+    with pytest.raises(CaptureError, match="create_graph=True"):
+        step(*DATA[0])
+
+
+def test_hooks_are_refused_by_name():
+    model, opt = setup()
+    handle = model.linears[0].weight.register_hook(lambda g: g * 2)
+
+    @cr.compile
+    def step(x, y):
+        loss = F.cross_entropy(model(cr.Tensor(x)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    with pytest.raises(CaptureError, match="hook"):
+        step(*DATA[0])
+    handle.remove()
+    model.layers[1].register_forward_hook(lambda m, i, o: None)
+    step(*DATA[0])
+    with pytest.raises(CaptureError, match="forward hook on Tanh"):
+        step(*DATA[1])
+
+    @cr.compile
+    def hooked(x, y):
+        h = model.linears[0](cr.Tensor(x))
+        h.register_hook(lambda g: g)
+        return h.sum()
+
+    with pytest.raises(CaptureError, match="register_hook"):
+        hooked(*DATA[0])
+
+
+def test_in_place_tensor_ops_are_refused():
+    model, _ = setup()
+
+    @cr.compile
+    def step(x, y):
+        out = model(cr.Tensor(x))
+        out.zero_()
+        return out.sum()
+
+    with pytest.raises(CaptureError, match=r"in-place tensor operation Tensor\.zero_"):
+        step(*DATA[0])
+
+
+def test_an_array_that_changes_between_calls_is_refused():
+    model, _ = setup()
+    rng = np.random.default_rng(0)
+
+    @cr.compile
+    def step(x, y):
+        noise = rng.standard_normal(x.shape).astype(np.float32)  # not chainrule's generator
+        return F.cross_entropy(model(cr.Tensor(x + noise)), y)
+
+    step(*DATA[0])
+    with pytest.raises(CaptureError, match="changes between calls"):
+        step(*DATA[1])
+
+
+def test_control_flow_that_depends_on_values_is_refused():
+    model, _ = setup()
+    calls = []
+
+    @cr.compile
+    def step(x, y):
+        calls.append(1)
+        out = model(cr.Tensor(x))
+        if len(calls) % 2:  # a different graph on every other call
+            out = out * 2.0
+        return F.cross_entropy(out, y)
+
+    step(*DATA[0])
+    step(*DATA[1])
+    step(*DATA[2])
+    with pytest.raises(CaptureError, match="ran differently on two calls"):
+        step(*DATA[3])
+
+
+def test_optimizer_closure_is_refused():
+    model, opt = setup()
+
+    @cr.compile
+    def step(x, y):
+        def closure():
+            return F.cross_entropy(model(cr.Tensor(x)), y)
+
+        return opt.step(closure)
+
+    with pytest.raises(CaptureError, match="closure"):
+        step(*DATA[0])
+
+
+def test_anomaly_mode_runs_eagerly():
+    model, opt = setup()
+    step = cr.compile(lambda x, y: F.cross_entropy(model(cr.Tensor(x)), y))
+    with cr.detect_anomaly():
+        for x, y in DATA:
+            step(x, y)
+    assert step.captures == 0 and step.replays == 0
+
+
+# ---------------------------------------------------------------- capturing again
+def fit_step(model, opt):
+    def step(x, y):
+        loss = F.cross_entropy(model(cr.Tensor(x)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return cr.compile(step)
+
+
+def test_a_dataset_not_a_multiple_of_the_batch_captures_the_last_batch_once():
+    model, opt = setup()
+    step = fit_step(model, opt)
+    loader = cr.data.DataLoader(
+        cr.data.ArrayDataset(*batches(4, 3, [21])[0]), batch_size=8, shuffle=True, rng=0
+    )
+    for _ in range(4):
+        for x, y in loader:
+            step(x, y)
+    assert step.captures == 4  # two per signature: batches of 8 and the last one of 5
+    assert step.replays == 4 * 3 - 4
+
+
+def test_recapture_after_eval_frozen_parameter_new_layer_or_new_group():
+    model, opt = setup()
+    step = fit_step(model, opt)
+    for x, y in DATA:
+        step(x, y)
+    assert (step.captures, step.replays) == (2, 2)
+    model.eval()  # a guard sees the training flag
+    step(*DATA[0])
+    assert step.captures == 3
+    model.train()
+    step(*DATA[0])
+    step(*DATA[1])
+    n = step.replays
+    model.linears[0].bias.requires_grad_(False)
+    step(*DATA[2])
+    assert step.replays == n and step.captures == 5
+    model.linears[0].bias.requires_grad_(True)
+    model.layers[1] = nn.ReLU()  # a swapped activation is a new model
+    step(*DATA[2])
+    step(*DATA[3])
+    n = step.replays
+    step(*DATA[0])
+    assert step.replays == n + 1
+    opt.add_param_group({"params": [cr.tensor(np.zeros(3, np.float32), requires_grad=True)]})
+    step(*DATA[1])
+    assert step.replays == n + 1  # the optimizer's parameter set changed: captured again
+
+
+def test_the_cache_is_bounded():
+    model, opt = setup()
+    step = cr.compile(max_cache=2)(lambda x, y: F.cross_entropy(model(cr.Tensor(x)), y))
+    for n in (3, 4, 5, 3, 4, 5):
+        x, y = batches(4, 3, [n])[0]
+        step(x, y)
+        step(x, y)
+    assert len(step._cache) == 2
+    assert step.captures == 12  # every size was evicted before it came back
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="expected a function"):
+        cr.compile(3)
+    with pytest.raises(ValueError, match="max_cache"):
+        cr.compile(lambda: None, max_cache=0)
