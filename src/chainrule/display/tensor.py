@@ -55,11 +55,13 @@ def is_small(a) -> bool:
 
 
 def stats(a) -> dict:
-    """Summary statistics of an array (any size; one pass per statistic).
+    """Summary statistics of an array (any size; a few vectorised passes).
 
     Keys: ``size``, ``min``/``mean``/``max`` over the finite entries (None if none),
     ``norm`` = √(Σ aᵢ²) over the finite entries, ``zeros`` (share of exact zeros),
-    ``nan`` and ``inf`` (counts).
+    ``nan`` and ``inf`` (counts). Sums run in float64 whatever the dtype; the masks for
+    nan/inf are built only when the total says there is one (a finite sum of finite
+    numbers), so a clean 10⁶-element tensor costs about five passes over its data.
     """
     from chainrule.backend import namespace_of
 
@@ -67,24 +69,27 @@ def stats(a) -> dict:
     out = {"size": int(a.size), "nan": 0, "inf": 0}
     if a.size == 0:
         return {**out, "min": None, "mean": None, "max": None, "norm": 0.0, "zeros": 0.0}
-    if a.dtype.kind == "b":
-        a = a.astype(np.int8)
     flat = a.reshape(-1)
-    out["zeros"] = float(xp.count_nonzero(flat == 0)) / a.size
-    if a.dtype.kind in "fc":
-        finite = xp.isfinite(flat)
+    if flat.dtype.kind == "b":
+        flat = flat.view(np.uint8)
+    out["zeros"] = 1.0 - float(xp.count_nonzero(flat)) / a.size
+    f64 = flat.astype(np.float64, copy=False)
+    with np.errstate(all="ignore"):  # inf − inf in the sum is how a mixed tensor shows
+        total = float(f64.sum())
+    if not math.isfinite(total):
+        finite = xp.isfinite(f64)
         n_finite = int(xp.count_nonzero(finite))
-        out["nan"] = int(xp.count_nonzero(xp.isnan(flat)))
+        out["nan"] = int(xp.count_nonzero(xp.isnan(f64)))
         out["inf"] = a.size - n_finite - out["nan"]
-        if n_finite < a.size:
-            flat = flat[finite]
         if n_finite == 0:
             return {**out, "min": None, "mean": None, "max": None, "norm": float("nan")}
-    f64 = flat.astype(np.float64)
-    out["min"] = float(f64.min())
-    out["max"] = float(f64.max())
-    out["mean"] = float(f64.mean())
-    out["norm"] = float(xp.sqrt(xp.dot(f64, f64)))
+        if n_finite < a.size:
+            flat, f64 = flat[finite], f64[finite]
+            total = float(f64.sum())
+    out["min"] = float(flat.min())  # exact in the tensor's own dtype
+    out["max"] = float(flat.max())
+    out["mean"] = total / f64.size
+    out["norm"] = math.sqrt(float(xp.einsum("i,i->", f64, f64)))
     return out
 
 
@@ -139,17 +144,18 @@ def _summary_rows(s, precision):
     return rows
 
 
-def summary_text(t, precision=4) -> str:
+def summary_text(t, precision=4, value_stats=None, grad_stats=None) -> str:
     """One paragraph describing ``t`` (used for large tensors' text/plain)."""
-    s = stats(t.data)
+    s = value_stats or stats(t.data)
     parts = [f"{k} {v}" for k, v in _summary_rows(s, precision)]
     line = f"tensor {_headline(t)}\n  " + ", ".join(parts)
     if t.grad is not None:
-        line += f"\n  grad ‖·‖₂ {number(stats(t.grad.data)['norm'], precision)}"
+        g = grad_stats or stats(t.grad.data)
+        line += f"\n  grad ‖·‖₂ {number(g['norm'], precision)}"
     return line
 
 
-def tensor_html(t, precision=4) -> str:
+def tensor_html(t, precision=4, value_stats=None, grad_stats=None) -> str:
     """The tensor as HTML: value (and gradient) tables when small, else a summary table."""
     head = f'<div class="head">{esc(_headline(t))}</div>'
     grad = t.grad.data if t.grad is not None else None
@@ -166,9 +172,9 @@ def tensor_html(t, precision=4) -> str:
                 + "</div>"
             )
         return wrap(head + f'<div class="panes">{"".join(panes)}</div>', CSS, "tensor")
-    cols = [("value", stats(t.data))]
+    cols = [("value", value_stats or stats(t.data))]
     if grad is not None:
-        cols.append(("grad", stats(grad)))
+        cols.append(("grad", grad_stats or stats(grad)))
     names = [name for name, _ in _summary_rows(cols[0][1], precision)]
     if len(cols) > 1:
         names += [n for n, _ in _summary_rows(cols[1][1], precision) if n not in names]
@@ -188,7 +194,14 @@ def tensor_html(t, precision=4) -> str:
 
 def tensor_bundle(t, precision=4) -> dict:
     """``text/plain`` (the repr, or the summary when large) and ``text/html``."""
-    text = repr(t) if is_small(t.data) else summary_text(t, precision)
-    if t.grad is not None and is_small(t.data):
-        text += f"\ngrad: {t.grad!r}"
-    return {"text/plain": text, "text/html": tensor_html(t, precision)}
+    if is_small(t.data):
+        text = repr(t)
+        if t.grad is not None:
+            text += f"\ngrad: {t.grad!r}"
+        return {"text/plain": text, "text/html": tensor_html(t, precision)}
+    vs = stats(t.data)  # once for both formats
+    gs = stats(t.grad.data) if t.grad is not None else None
+    return {
+        "text/plain": summary_text(t, precision, vs, gs),
+        "text/html": tensor_html(t, precision, vs, gs),
+    }
