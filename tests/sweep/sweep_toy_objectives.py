@@ -27,7 +27,8 @@ def toy(config, report):
     starts = config.get("starts")
     if starts:  # one JSON line per attempt: where it ran (a test kills that process/node)
         with open(starts, "a") as f:
-            f.write(json.dumps({"params": _params(config), "pid": os.getpid(), "node": _node()}))
+            line = {"params": _params(config), "pid": os.getpid(), "node": _node()}
+            f.write(json.dumps({**line, "time": time.time()}))
             f.write("\n")
     if config.get("crash"):
         raise RuntimeError("boom")

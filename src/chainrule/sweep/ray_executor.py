@@ -9,8 +9,11 @@ What a lost node does to a sweep, and what this executor does about it:
   so Ray never re-runs a trial behind the sweep's back. A trial whose *node* died
   (:class:`ray.exceptions.NodeDiedError`, or a crashed worker on a node that is no longer
   alive) did not fail on its own account: it is resubmitted, up to :data:`RESUBMITS`
-  times, and its record keeps the reasons in ``lost``. A worker that crashed on a live
-  node (out of memory, a segfault in the trial) fails its trial, as on the local pool.
+  times, and its record keeps the reasons in ``lost``. The resubmission waits until the
+  cluster reports that node dead (Ray's health check: about 15 s with its defaults; at
+  most :data:`HOLD` s), since until then Ray may place the new task on the dead node
+  again. A worker that crashed on a live node (out of memory, a segfault in the trial)
+  fails its trial, as on the local pool.
 - A finished trial's record is small and is returned to the driver inline, then written
   to the store at once; it is never re-run, and the store ignores a second record for a
   trial id that already has a final one.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import time
 
@@ -34,6 +38,7 @@ from chainrule.sweep.pruning import RungPruner
 from chainrule.sweep.trial import failed_record, run_trial, thread_env, timed_out
 
 RESUBMITS = 3  # a trial lost with its node is run again at most this many times
+HOLD = 60.0  # seconds a lost trial waits for the cluster to mark its node dead
 
 
 def import_ray():
@@ -120,6 +125,7 @@ class RayExecutor:
         self._current: dict = {}  # handle -> the object ref of its latest attempt
         self._handle_of: dict = {}  # latest object ref -> handle
         self._lost: dict = {}  # trial id -> why its earlier attempts were lost
+        self._held: dict = {}  # handle -> (task, pruner, dead node, since): to resubmit
         if not ray.is_initialized():
             self._connect()
         cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -200,12 +206,14 @@ class RayExecutor:
         """``[(handle, record)]`` for the trials that ended within ``timeout`` seconds. A
         trial lost with its node is resubmitted under the same handle (the first attempt's
         object ref): the runner sees it end once, with the record of the attempt that ended."""
+        self._release_held()
         handles = [h for h in handles if h in self._tasks]
-        if not handles:
+        refs = [self._current[h] for h in handles if h not in self._held]
+        if self.trial_timeout or self._held:
+            timeout = min(timeout, 0.5)  # look at the board and the nodes often enough
+        if not refs:  # every trial waits to be resubmitted
+            time.sleep(timeout)
             return []
-        refs = [self._current[h] for h in handles]
-        if self.trial_timeout:
-            timeout = min(timeout, 0.5)  # look at the board often enough
         ready, rest = self.ray.wait(refs, num_returns=1, timeout=timeout)
         if ready and rest:  # collect everything else that is already done too
             more, rest = self.ray.wait(rest, num_returns=len(rest), timeout=0)
@@ -227,11 +235,13 @@ class RayExecutor:
             record = self.ray.get(ref)
         except Exception as e:  # run_trial never raises: Ray lost the task or its worker
             reason = _first_line(e)
-            if self._node_lost(e, task):
+            node = self._lost_node(e, task)
+            if node is not False:
                 lost = self._lost.setdefault(task["id"], [])
                 lost.append(reason)
-                if len(lost) <= RESUBMITS:
-                    self._resubmit(handle, ref, task, pruner)
+                if len(lost) <= RESUBMITS:  # run again once the cluster knows
+                    del self._handle_of[ref]
+                    self._held[handle] = (task, pruner, node, time.monotonic())
                     return None
                 record = failed_record(task, f"lost with its node {len(lost)} times: {reason}")
             else:
@@ -246,34 +256,39 @@ class RayExecutor:
             record["lost"] = lost
         return record
 
-    def _resubmit(self, handle, old_ref, task, pruner) -> None:
+    def _lost_node(self, error, task):
+        """The id of the dead node ``error`` says the task was lost with (None when it does
+        not say which), or False when the task was not lost with a node."""
+        exc = self.ray.exceptions
+        start = self._board_snapshot().get((task["id"], task["attempt"]))
+        if isinstance(error, exc.NodeDiedError):
+            named = re.search(r"node ID: ([0-9a-f]+)", str(error))
+            return named.group(1) if named else (start[1] if start else None)
+        if isinstance(error, exc.ObjectLostError):
+            return start[1] if start else None
+        if isinstance(error, exc.WorkerCrashedError) and start is not None:
+            alive = {n["NodeID"] for n in self.ray.nodes() if n.get("Alive")}
+            return start[1] if start[1] not in alive else False  # its node went too
+        return False
+
+    def _release_held(self) -> None:
+        """Resubmit the lost trials whose node the cluster now reports dead (until then
+        Ray may still place a new task on it), or that waited :data:`HOLD` seconds."""
+        if not self._held:
+            return
+        alive = {n["NodeID"] for n in self.ray.nodes() if n.get("Alive")}
+        now = time.monotonic()
+        for handle, (task, pruner, node, since) in list(self._held.items()):
+            if node is None or node not in alive or now - since > HOLD:
+                del self._held[handle]
+                self._resubmit(handle, task, pruner)
+
+    def _resubmit(self, handle, task, pruner) -> None:
         task = {**task, "attempt": task["attempt"] + 1}
         ref = self._remote.remote(task, pruner, self._board)
-        del self._handle_of[old_ref]
         self._tasks[handle] = (task, pruner)
         self._current[handle] = ref
         self._handle_of[ref] = handle
-
-    def _node_lost(self, error, task) -> bool:
-        exc = self.ray.exceptions
-        if isinstance(error, (exc.NodeDiedError, exc.ObjectLostError)):
-            return True
-        if isinstance(error, exc.WorkerCrashedError):  # the worker's node may be gone too
-            start = self._board_snapshot().get((task["id"], task["attempt"]))
-            if start is not None:
-                alive = {n["NodeID"] for n in self.ray.nodes() if n.get("Alive")}
-                return start[1] not in alive
-        return False
-
-    def _resubmit(self, handle, old_ref, task, pruner) -> None:
-        new_task = {**task, "attempt": task["attempt"] + 1}
-        ref = self._remote.remote(new_task, pruner, self._board)
-        if not hasattr(self, "_moves"):
-            self._moves, self._back = {}, {}
-        self._back.pop(old_ref, None)
-        self._moves[handle] = ref
-        self._back[ref] = handle
-        self._tasks[handle] = (new_task, pruner)
 
     def _board_snapshot(self) -> dict:
         with contextlib.suppress(Exception):  # pragma: no cover - keep the last view
