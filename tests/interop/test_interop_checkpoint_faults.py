@@ -21,6 +21,13 @@ from chainrule.interop import CheckpointError, load, save
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+class Checkpoint(tuple):
+    """``(run folder, checkpoint path, its bytes)``, shown briefly in Hypothesis' reports."""
+
+    def __repr__(self):
+        return f"Checkpoint({self[1]}, {len(self[2]):,} bytes)"
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A small but complete training checkpoint, made by a real run."""
@@ -42,7 +49,7 @@ def checkpoint(tmp_path_factory):
     )
     run_training(config, splits=load_dataset("digits"))
     path = Path(find_checkpoint(folder, prefer="last"))
-    return folder, path, path.read_bytes()
+    return Checkpoint((folder, path, path.read_bytes()))
 
 
 def _one_line_refusal(path, expect="is not a readable chainrule checkpoint"):

@@ -26,14 +26,15 @@ def register(subparsers):
     p = subparsers.add_parser(
         "export",
         help="write a trained model as ONNX, safetensors or a PyTorch state dict",
-        description="Rebuild the model of a run folder or checkpoint and write it for "
-        "other tools: an ONNX graph that takes raw inputs (standardization inside), the "
-        "weights as safetensors with PyTorch's names, or a PyTorch state dict.",
+        description="Rebuild the model of a run folder or checkpoint and write it for other\n"
+        "tools: an ONNX graph that takes raw inputs (the run's standardization inside) and\n"
+        "returns what 'chainrule predict' prints, the weights as safetensors with PyTorch's\n"
+        "names, or a PyTorch state dict.",
         epilog="examples:\n"
-        "  chainrule export runs/a --onnx model.onnx            # probabilities, raw inputs\n"
+        "  chainrule export runs/a --onnx model.onnx        # raw rows in, probabilities out\n"
         "  chainrule export runs/a --onnx logits.onnx --logits\n"
-        "  chainrule export runs/a/last.safetensors --safetensors weights.safetensors\n"
-        '  python -c "import onnxruntime as ort; ..."              # see docs/interop.md',
+        "  chainrule export runs/a --safetensors w.safetensors --torch w.pt\n"
+        "the ONNX model runs in onnxruntime: see docs/interop.md",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT", help="a run folder or checkpoint")

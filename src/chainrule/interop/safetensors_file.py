@@ -41,7 +41,7 @@ def _digest_field(value: str) -> bytes:
     return f'"{_DIGEST_KEY}":"{value}"'.encode()
 
 
-def to_bytes(tensors: dict, structure) -> bytes:
+def to_bytes(tensors: dict, structure) -> bytearray:
     """The safetensors file holding ``tensors`` (name -> array) and ``structure``."""
     from safetensors.numpy import save
 
@@ -59,7 +59,7 @@ def to_bytes(tensors: dict, structure) -> bytes:
         raise RuntimeError("cr.save: cannot place the checksum in the safetensors header")
     digest = hashlib.sha256(raw).hexdigest()
     raw[at : at + len(field)] = _digest_field(digest)
-    return bytes(raw)
+    return raw
 
 
 def _little_endian(array: np.ndarray) -> np.ndarray:
@@ -107,7 +107,7 @@ def from_bytes(raw: bytes):
         if metadata.get("version") != VERSION:
             raise CheckpointError(f"unsupported checkpoint version {metadata.get('version')!r}")
     try:
-        tensors = load(bytes(raw))
+        tensors = load(raw)
     except SafetensorError as e:
         raise CheckpointError(f"not a valid safetensors file: {e}") from None
     except TypeError as e:  # a dtype NumPy has no equivalent for (bfloat16)
@@ -144,9 +144,12 @@ def _check_digest(metadata: dict, raw: bytes) -> None:
     at = raw.find(field, MAGIC_LENGTH, end)
     if at < 0:
         raise CheckpointError("corrupted: its checksum entry is malformed")
-    blank = bytearray(raw)
-    blank[at : at + len(field)] = _digest_field(_PLACEHOLDER)
-    if hashlib.sha256(blank).hexdigest() != digest:
+    # hash the file as it was before the digest was written in (no copy of the file)
+    view = memoryview(raw)
+    h = hashlib.sha256(view[:at])
+    h.update(_digest_field(_PLACEHOLDER))
+    h.update(view[at + len(field) :])
+    if h.hexdigest() != digest:
         raise CheckpointError("corrupted: the SHA-256 checksum does not match its contents")
 
 
