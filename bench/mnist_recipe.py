@@ -41,7 +41,7 @@ def torch_run(config, data, threads: int) -> dict:
 
     from chainrule import backend
     from chainrule.data import ArrayDataset, DataLoader
-    from chainrule.train.run import build_model
+    from chainrule.experiment import build_model
 
     if config.optimizer != "sgd" or config.loss != "cross-entropy":
         raise SystemExit("this comparison covers sgd + cross-entropy recipes")
@@ -126,8 +126,7 @@ def torch_run(config, data, threads: int) -> dict:
 
 
 def main(argv=None) -> int:
-    from chainrule.train.config import TrainConfig, read_toml
-    from chainrule.train.run import prepare_data
+    from chainrule.experiment import TrainConfig, prepare_run_data, read_config
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -144,7 +143,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
 
-    values = read_toml(args.config)
+    values = read_config(args.config)
     if args.data_dir:
         values["data_dir"] = args.data_dir
     if args.epochs:
@@ -156,7 +155,7 @@ def main(argv=None) -> int:
         f"batch {config.batch_size} {config.schedule} {config.epochs} epochs"
     )
     print(blas_info())
-    data = prepare_data(config)
+    data = prepare_run_data(config)
     results = {"config": args.config, "epochs": config.epochs, "blas": blas_info()}
     results["torch"] = torch_run(config, data, args.threads)
     print(
@@ -164,7 +163,7 @@ def main(argv=None) -> int:
         f"{results['torch']['seconds']:.1f} s"
     )
     if args.chainrule:
-        from chainrule.train.run import run_training
+        from chainrule.experiment import run_training
 
         start = time.perf_counter()
         ours = run_training(config)

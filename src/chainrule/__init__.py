@@ -7,7 +7,7 @@ y.backward()
 x.grad  # tensor([[2., 4.]])
 """
 
-from chainrule import data, diagnostics, nn, optim, train
+from chainrule import data, diagnostics, experiment, nn, optim, train
 from chainrule.autograd import (
     GradcheckError,
     GradcheckReport,
@@ -101,6 +101,7 @@ __all__ = [
     "enable_grad",
     "exp",
     "expand_dims",
+    "experiment",
     "explain",
     "eye",
     "flatten",

@@ -18,9 +18,10 @@ is an object with exactly one tag key::
     {"tuple": [...]}       a tuple
     {"float": "nan"}       nan, inf or -inf (JSON has no spelling for them)
 
-Writes are atomic: the archive goes to a temporary file in the target's folder, is
-flushed and fsync'd, then ``os.replace``'d over the target, so a crash or a full disk
-leaves either the old file or the new one, never half of one. Loads are all-or-nothing:
+Writes are atomic and honour the umask (:func:`chainrule.files.atomic_write`): the
+archive goes to a temporary file in the target's folder, is flushed and fsync'd, then
+``os.replace``'d over the target, so a crash or a full disk leaves either the old file or
+the new one, never half of one. Loads are all-or-nothing:
 every entry is read and checked (the zip CRCs catch flipped bits, a missing end record
 catches truncation) before anything is returned, so a caller never sees part of a
 checkpoint.
@@ -28,14 +29,14 @@ checkpoint.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import tempfile
 import zipfile
 
 import numpy as np
+
+from chainrule.files import atomic_write
 
 FORMAT = "chainrule-checkpoint"
 VERSION = 1
@@ -140,38 +141,6 @@ def _referenced(node, out: set) -> set:
 
 
 # --- writing -------------------------------------------------------------------------------
-def atomic_write(path, write) -> None:
-    """Call ``write(fileobj)`` on a temporary file next to ``path``, fsync it, then rename it
-    to ``path``. On any failure the temporary file is removed and ``path`` is untouched."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(folder)  # make the rename itself durable
-
-
-def _fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save(obj, path) -> None:
     """Write ``obj`` (a state_dict, or any nesting of dicts/lists/tuples around arrays,
     tensors, numbers, strings and None) to ``path`` as a checkpoint, atomically.
@@ -229,12 +198,3 @@ def load(path):
         raise CheckpointError(
             f"{path} is not a readable chainrule checkpoint (truncated or corrupted?): {detail}"
         ) from None
-
-
-def is_checkpoint(path) -> bool:
-    """Whether ``path`` looks like a checkpoint archive (a zip file); reads 4 bytes."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(4) == b"PK\x03\x04"
-    except OSError:
-        return False

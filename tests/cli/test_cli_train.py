@@ -96,9 +96,9 @@ def test_evaluate_matches_the_final_test_accuracy(run_dir):
 
 def test_predict_writes_classes_and_probabilities(run_dir, tmp_path):
     from chainrule.data import load_dataset
+    from chainrule.data.prepare import prepare_inputs
+    from chainrule.experiment.run_folder import restore_model
     from chainrule.train.loop import predict
-    from chainrule.train.restore import restore_model
-    from chainrule.train.run import prepare_inputs
 
     out, _ = run_dir
     X = load_dataset("digits").X_test[:7]

@@ -92,7 +92,7 @@ def test_corrupt_metrics_and_config_are_named(run_dir, tmp_path, capsys):
     shutil.copytree(run_dir, d)
     (d / "config.toml").write_text("layers = [\n")
     assert main(["diagnose", str(d)]) == 2
-    assert "config.toml: not valid TOML" in capsys.readouterr().err
+    assert "config.toml: invalid TOML" in capsys.readouterr().err
     (d / "config.toml").unlink()
     (d / "metrics.jsonl").write_text("[1, 2]\n")
     assert main(["diagnose", str(d)]) == 2

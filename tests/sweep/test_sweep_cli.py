@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from chainrule.train.config import TrainConfig, read_toml
+from chainrule.experiment.config import TrainConfig, read_config
 
 CLI = [sys.executable, "-m", "chainrule"]
 
@@ -141,7 +141,7 @@ layers = {n_layers = [1, 1], units = [16, 16]}
     assert [row["epoch"] for row in good["history"]] == [1, 2]
     assert bad["status"] == "failed" and "nan" in bad["error"].lower()
     # best.toml is a chainrule train config with the winning options
-    config = TrainConfig.from_dict(read_toml(out / "best.toml"))
+    config = TrainConfig.from_dict(read_config(out / "best.toml"))
     assert (config.lr, config.layers, config.epochs, config.data) == (0.05, [16], 2, "digits")
     train = subprocess.run(
         CLI

@@ -7,7 +7,7 @@ import pytest
 
 from chainrule.sweep import SweepResult, best_config_toml, save_plots, summary, table
 from chainrule.sweep.progress import Progress
-from chainrule.train.config import TrainConfig, read_toml
+from chainrule.experiment.config import TrainConfig, read_config
 
 SPEC = {
     "sweep": {
@@ -100,7 +100,7 @@ def test_table_rows_and_failures(result):
 def test_best_toml_is_a_train_config_with_base_and_winning_options(result, tmp_path):
     path = tmp_path / "best.toml"
     path.write_text(best_config_toml(result))
-    config = TrainConfig.from_dict(read_toml(path))
+    config = TrainConfig.from_dict(read_config(path))
     assert (config.data, config.epochs, config.lr, config.layers) == ("digits", 7, 0.05, [8])
     assert config.out is None and path.read_text().startswith("# best trial of the sweep")
 

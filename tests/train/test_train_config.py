@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from chainrule.train.config import TrainConfig, read_toml, to_toml
+from chainrule.experiment.config import TrainConfig, read_config, to_toml
 
 
 def test_defaults_and_dashed_or_underscored_keys():
@@ -68,7 +68,7 @@ def test_choices_are_normalized():
 
 
 def test_every_field_declares_help_group_and_kind():
-    from chainrule.train.config import GROUPS
+    from chainrule.experiment.config import GROUPS
 
     for name, f in TrainConfig.fields().items():
         assert f.metadata["help"] and f.metadata["group"] in GROUPS, name
@@ -95,7 +95,7 @@ def test_toml_round_trip_of_every_field(tmp_path):
     )
     path = tmp_path / "config.toml"
     path.write_text(to_toml(cfg))
-    back = TrainConfig.from_dict(read_toml(path))
+    back = TrainConfig.from_dict(read_config(path))
     assert dataclasses.asdict(back) == dataclasses.asdict(cfg)
     text = to_toml(TrainConfig())
     assert "# clip_grad_norm =   # unset" in text and "layers = [256, 128]" in text
@@ -104,14 +104,14 @@ def test_toml_round_trip_of_every_field(tmp_path):
 def test_toml_sections_are_flattened_and_bad_toml_is_one_error(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("[model]\nlayers = [8]\n[optimization]\nlr = 0.2\n")
-    assert TrainConfig.from_dict(read_toml(path)).layers == [8]
+    assert TrainConfig.from_dict(read_config(path)).layers == [8]
     path.write_text("layers = [8\n")
     with pytest.raises(ValueError, match="invalid TOML"):
-        read_toml(path)
+        read_config(path)
 
 
 def test_lecture_warning_inits_are_accepted_and_build_what_they_say():
-    from chainrule.train import TrainConfig, build_model
+    from chainrule.experiment import TrainConfig, build_model
 
     for init, expected in (("zeros", 0.0), ("constant:0.3", 0.3)):
         config = TrainConfig.from_dict({"init": init, "layers": [5]})

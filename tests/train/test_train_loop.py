@@ -12,7 +12,7 @@ from chainrule.train import (
     EarlyStopping,
     GradientClipping,
     LambdaCallback,
-    LRScheduler,
+    LRSchedulerCallback,
     MetricsLogger,
     ModelCheckpoint,
     NaNGuard,
@@ -384,7 +384,7 @@ def test_lr_scheduler_per_step_and_per_epoch_and_plateau():
         (X, y),
         epochs=4,
         batch_size=40,
-        callbacks=[fake, LRScheduler(sched)],
+        callbacks=[fake, LRSchedulerCallback(sched)],
     )
     assert opt.param_groups[0]["lr"] == pytest.approx(0.01)
 

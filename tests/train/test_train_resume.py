@@ -5,7 +5,8 @@ import pytest
 
 import chainrule as cr
 from chainrule.data import load_dataset
-from chainrule.train import Callback, TrainConfig, run_training
+from chainrule.experiment import TrainConfig, run_training
+from chainrule.train import Callback
 
 
 class Interrupt(Exception):
@@ -124,7 +125,7 @@ def test_resume_with_another_batch_size_or_schedule_length_is_refused(tmp_path, 
 
 def test_a_corrupted_checkpoint_leaves_the_model_untouched(tmp_path, digits):
     from chainrule.checkpoint import CheckpointError
-    from chainrule.train.state import Trainer
+    from chainrule.train.state import FitState
 
     _run(tmp_path, "a", digits, epochs=1)
     path = tmp_path / "a" / "last.ckpt.npz"
@@ -140,7 +141,7 @@ def test_a_corrupted_checkpoint_leaves_the_model_untouched(tmp_path, digits):
     opt = cr.optim.SGD(model.parameters(), lr=0.1)
     bad = dict(state)
     bad["optimizer"] = {"state": {}, "param_groups": [{"params": [0, 1]}]}
-    trainer = Trainer(model, opt, None, None)
+    trainer = FitState(model, opt, None, None)
     with pytest.raises(ValueError, match="optimizer mismatch"):
         trainer.load_state_dict(bad)
     for name, value in model.state_dict().items():

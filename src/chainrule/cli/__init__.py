@@ -11,18 +11,19 @@ import argparse
 import importlib
 import sys
 
+from chainrule import __version__
+
+# every module listed here exists: a missing one is an error at startup, not a command
+# that silently disappears
 COMMAND_MODULES = (
     "chainrule.cli.train",  # train, evaluate, predict, info
     "chainrule.cli.explain",  # explain
     "chainrule.cli.diagnose",  # diagnose, gradcheck
     "chainrule.cli.sweep",  # sweep, sweep-report
-    "chainrule.cli.bench",  # bench
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chainrule import __version__
-
     parser = argparse.ArgumentParser(
         prog="chainrule",
         description="Backpropagation made real: train MLPs, see every gradient, check it.",
@@ -32,13 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:  # a command group still being written
-            if e.name != name:
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -15,6 +15,15 @@ import json
 import sys
 import warnings
 
+import numpy as np
+
+from chainrule import backend, nn
+from chainrule.diagnostics.checks import diagnose
+from chainrule.diagnostics.html_report import write_html_report
+from chainrule.diagnostics.model_gradcheck import check_model_gradients
+from chainrule.diagnostics.plots import plot_run
+from chainrule.diagnostics.run_data import load_run
+
 
 def register(subparsers):
     p = subparsers.add_parser(
@@ -78,9 +87,6 @@ def register(subparsers):
 
 
 def run_diagnose(args) -> int:
-    from chainrule.diagnostics.checks import diagnose
-    from chainrule.diagnostics.run_data import load_run
-
     data = load_run(args.run_dir)
     report = diagnose(data)
     if args.json:
@@ -90,13 +96,9 @@ def run_diagnose(args) -> int:
     if args.plot or args.html is not None:
         try:
             if args.html is not None:
-                from chainrule.diagnostics.html_report import write_html_report
-
                 path = write_html_report(data, args.html or None)
                 print(f"\nwrote {path} (and the PNG plots in {data.run_dir})", file=sys.stderr)
             else:
-                from chainrule.diagnostics.plots import plot_run
-
                 paths = plot_run(data)
                 print(f"\nwrote {', '.join(paths)}", file=sys.stderr)
         except ImportError as e:
@@ -115,23 +117,18 @@ def _sizes(text):
 
 
 def run_gradcheck(args) -> int:
-    import numpy as np
-
-    import chainrule as cr
-    from chainrule.diagnostics.model_gradcheck import check_model_gradients
-
     sizes = _sizes(args.layers)
     if args.examples < 1:
         raise ValueError(f"--examples must be ≥ 1, got {args.examples}")
-    cr.manual_seed(args.seed)
-    model = cr.nn.MLP(sizes, activation=args.activation, init=args.init, dtype=args.dtype)
+    backend.manual_seed(args.seed)
+    model = nn.MLP(sizes, activation=args.activation, init=args.init, dtype=args.dtype)
     rng = np.random.default_rng(args.seed)
     x = rng.standard_normal((args.examples, sizes[0])).astype(args.dtype)
     if args.loss == "cross-entropy":
         y = rng.integers(0, sizes[-1], args.examples)
 
         def loss_fn(out, target):
-            return cr.nn.functional.cross_entropy(out, target)
+            return nn.functional.cross_entropy(out, target)
     else:
         y = rng.standard_normal((args.examples, sizes[-1]))
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from chainrule.explain import ExpressionError, examples, explain_expression
+from chainrule.files import atomic_write
+
 EPILOG = """\
 examples:
   chainrule explain "(x+y)*z" --at x=-2,y=5,z=-4
@@ -76,8 +79,6 @@ def _can_print_unicode(stream):
 
 
 def _explanation(args):
-    from chainrule.explain import examples, explain_expression
-
     if args.example and args.expression:
         raise ValueError("give an expression or --example NAME, not both")
     if args.example:
@@ -94,8 +95,6 @@ def _explanation(args):
 
 
 def run(args):
-    from chainrule.explain import ExpressionError, examples
-
     if args.list:
         print(examples.listing())
         return 0
@@ -120,10 +119,10 @@ def run(args):
         if dot_to_stdout:
             sys.stdout.write(expl.dot())
         else:
-            _write_text(args.dot, expl.dot())
+            atomic_write(args.dot, expl.dot())
             written.append(args.dot)
     if args.html:
-        expl.html(args.html, layout=args.layout)
+        atomic_write(args.html, expl.html(layout=args.layout))
         written.append(args.html)
     for path, kind in ((args.svg, "svg"), (args.png, "png")):
         if path:
@@ -132,9 +131,3 @@ def run(args):
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return 0
-
-
-def _write_text(path, text):
-    from pathlib import Path
-
-    Path(path).write_text(text, encoding="utf-8")

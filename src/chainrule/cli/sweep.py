@@ -7,6 +7,10 @@ import dataclasses
 import os
 import sys
 
+from chainrule.sweep import load_results, load_spec, run_sweep
+from chainrule.sweep.progress import Progress
+from chainrule.sweep.report import summary, table, write_report
+
 SWEEP_EPILOG = """\
 examples:
   chainrule sweep examples/sweep_digits.toml                 # local pool, all cores
@@ -101,9 +105,6 @@ def _positive(text: str) -> int:
 
 
 def run_sweep_command(args) -> int:
-    from chainrule.sweep import load_spec, run_sweep
-    from chainrule.sweep.progress import Progress
-
     spec = load_spec(args.spec)  # every spec error surfaces here, before any trial
     out = args.out or os.path.join("sweeps", os.path.splitext(os.path.basename(args.spec))[0])
     if args.trials is not None:
@@ -125,15 +126,11 @@ def run_sweep_command(args) -> int:
 
 
 def report_command(args) -> int:
-    from chainrule.sweep import load_results
-
     _print_report(load_results(args.folder), args.top, not args.no_plots)
     return 0
 
 
 def _print_report(result, top: int, plots: bool) -> None:
-    from chainrule.sweep.report import summary, table, write_report
-
     written = write_report(result, plots=plots)
     print(summary(result))
     print()

@@ -1,6 +1,6 @@
 """``chainrule train``, ``evaluate``, ``predict`` and ``info``.
 
-The ``train`` options are generated from :class:`chainrule.train.config.TrainConfig`, the
+The ``train`` options are generated from :class:`chainrule.experiment.config.TrainConfig`, the
 one schema shared with TOML config files and the sweep runner. Options default to "not
 given" so that the precedence is: built-in defaults < the checkpoint's config (with
 ``--resume``) < ``--config FILE`` < options on the command line.
@@ -13,7 +13,31 @@ import csv
 import difflib
 import io
 import os
+import platform
 import sys
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+
+import chainrule
+from chainrule import backend
+from chainrule.data import load_dataset
+from chainrule.data.csv_files import is_number
+from chainrule.data.prepare import check_targets, prepare_inputs
+from chainrule.experiment.config import GROUPS, TrainConfig, convert, read_config
+from chainrule.experiment.run import run_training
+from chainrule.experiment.run_folder import (
+    config_of,
+    default_out,
+    find_checkpoint,
+    load_training_state,
+    restore_model,
+)
+from chainrule.experiment.wiring import build_loss
+from chainrule.files import atomic_write
+from chainrule.ops import softmax
+from chainrule.tensor import Tensor
+from chainrule.train.loop import evaluate, predict
 
 TRAIN_EPILOG = """\
 examples:
@@ -64,8 +88,6 @@ def _flag(name: str) -> str:
 
 
 def _converter(field):
-    from chainrule.train.config import convert
-
     def parse(text):
         if field.metadata["nullable"] and text.strip().lower() in ("none", ""):
             return None
@@ -83,8 +105,6 @@ def _converter(field):
 
 def add_config_options(parser: argparse.ArgumentParser) -> dict:
     """Add one option per TrainConfig field, in option groups; returns {group: group}."""
-    from chainrule.train.config import GROUPS, TrainConfig
-
     titles = {
         "data": "data",
         "model": "model",
@@ -218,18 +238,13 @@ def register(subparsers) -> None:
 
 def _given(args) -> dict:
     """The TrainConfig options given on the command line."""
-    from chainrule.train.config import TrainConfig
-
     return {k: v for k, v in vars(args).items() if k in TrainConfig.fields()}
 
 
 def resolve_train_config(args):
     """``(config, resume_checkpoint_path or None)`` from the parsed command line."""
-    from chainrule.train.config import TrainConfig, read_toml
-    from chainrule.train.restore import config_of, find_checkpoint, load_training_state
-
     given = _given(args)
-    file_values = read_toml(args.config) if args.config else {}
+    file_values = read_config(args.config) if args.config else {}
     if args.config:
         TrainConfig.from_dict(file_values, source=f"{args.config}")  # unknown keys → error
     if args.name:
@@ -248,15 +263,11 @@ def resolve_train_config(args):
         given, source="option"
     )
     if config.out is None:
-        from chainrule.train.run import _default_out
-
-        config.out = _default_out(config)
+        config.out = default_out(config)
     return config, resume
 
 
 def train_command(args) -> int:
-    from chainrule.train.run import run_training
-
     config, resume = resolve_train_config(args)
     if resume is None and os.path.exists(os.path.join(config.out, "last.ckpt.npz")):
         raise ValueError(
@@ -307,13 +318,6 @@ def summary(results: dict, config) -> str:
 
 # --- evaluate and predict ----------------------------------------------------------------
 def evaluate_command(args) -> int:
-    import numpy as np
-
-    from chainrule.data import load_dataset
-    from chainrule.train.loop import evaluate
-    from chainrule.train.restore import restore_model
-    from chainrule.train.run import build_loss, check_targets, prepare_inputs
-
     model, config, data_state, ckpt = restore_model(args.checkpoint)
     name = args.data or config.data
     splits = load_dataset(name, data_dir=args.data_dir or config.data_dir)
@@ -345,10 +349,6 @@ def evaluate_command(args) -> int:
 
 def read_feature_csv(path):
     """Rows of numbers from a CSV file (a first line that is not all numbers is a header)."""
-    import numpy as np
-
-    from chainrule.data.csv_files import is_number
-
     with open(path, newline="", encoding="utf-8-sig") as f:
         rows = [(n, r) for n, r in enumerate(csv.reader(f), start=1) if any(c.strip() for c in r)]
     if rows and not all(is_number(c) for c in rows[0][1]):
@@ -375,12 +375,6 @@ def read_feature_csv(path):
 
 
 def predict_command(args) -> int:
-    import numpy as np
-
-    from chainrule.train.loop import predict
-    from chainrule.train.restore import restore_model
-    from chainrule.train.run import prepare_inputs
-
     model, config, data_state, _ = restore_model(args.checkpoint)
     X = read_feature_csv(args.input)
     if X.shape[1] != data_state["n_features"]:
@@ -392,9 +386,7 @@ def predict_command(args) -> int:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if data_state["task"] == "classification":
-        z = out - out.max(axis=1, keepdims=True)  # softmax, shifted for stability
-        probs = np.exp(z)
-        probs /= probs.sum(axis=1, keepdims=True)
+        probs = softmax(Tensor(out), axis=1).numpy()
         classes = data_state["classes"] or list(range(out.shape[1]))
         writer.writerow(["prediction", *[f"p_{c}" for c in classes]])
         for row in probs:
@@ -405,9 +397,7 @@ def predict_command(args) -> int:
         for row in out.reshape(len(out), width):
             writer.writerow([f"{v:.6g}" for v in row])
     if args.output:
-        from chainrule.checkpoint import atomic_write
-
-        atomic_write(args.output, lambda f: f.write(buffer.getvalue().encode()))
+        atomic_write(args.output, buffer.getvalue())
         print(f"wrote {len(out)} predictions to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(buffer.getvalue())
@@ -416,13 +406,6 @@ def predict_command(args) -> int:
 
 # --- info -------------------------------------------------------------------------------
 def info_command(args) -> int:
-    import platform
-
-    import numpy as np
-
-    import chainrule
-    from chainrule import backend
-
     lines = [
         ("chainrule", chainrule.__version__),
         ("python", f"{platform.python_version()} ({platform.python_implementation()})"),
@@ -432,7 +415,7 @@ def info_command(args) -> int:
         ("default dtype", str(backend.get_default_dtype())),
         ("cpu cores", str(_usable_cores())),
     ]
-    try:
+    try:  # optional dependency (the bench/cli extras)
         from threadpoolctl import threadpool_info
 
         for pool in threadpool_info():
@@ -466,8 +449,6 @@ def _usable_cores() -> int:
 
 
 def _version(module: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version(module)
     except PackageNotFoundError:

@@ -9,6 +9,7 @@ import os
 from chainrule.diagnostics.checks import diagnose
 from chainrule.diagnostics.plots import plot_run
 from chainrule.diagnostics.run_data import RunData, load_run
+from chainrule.files import atomic_write
 
 _COLORS = {"error": "#c0392b", "warning": "#d68910", "info": "#2e86c1", "ok": "#1e8449"}
 
@@ -61,8 +62,7 @@ def write_html_report(run, path=None) -> str:
         findings="\n".join(blocks),
         images="\n".join(images),
     )
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(page)
+    atomic_write(path, page)
     return path
 
 

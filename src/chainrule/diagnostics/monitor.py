@@ -42,13 +42,10 @@ from chainrule.diagnostics.layer_stats import (
     norm,
     preactivation_stats,
 )
-from chainrule.diagnostics.layers import find_layers, is_linear
+from chainrule.diagnostics.layers import _leaves, find_layers, is_linear
 from chainrule.diagnostics.run_data import MONITOR_FILE
-
-try:  # the agreed base class; the monitor also works with any duck-typed trainer
-    from chainrule.train import Callback as _CallbackBase
-except ImportError:  # pragma: no cover - chainrule.train not installed yet
-    _CallbackBase = object
+from chainrule.tensor import Tensor
+from chainrule.train.callbacks import Callback
 
 FORMAT_VERSION = 1
 
@@ -57,7 +54,7 @@ def _array(x):
     return x.data if hasattr(x, "requires_grad") else np.asarray(x)
 
 
-class GradientFlowMonitor(_CallbackBase):
+class GradientFlowMonitor(Callback):
     """Record per-layer gradient-flow statistics every ``every`` batches and per epoch.
 
     Args:
@@ -257,9 +254,6 @@ class GradientFlowMonitor(_CallbackBase):
         batch = getattr(trainer, "last_batch", None)
         if batch is None:
             return
-        from chainrule.diagnostics.layers import _leaves
-        from chainrule.tensor import Tensor
-
         x = batch[0]
         h = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
         by_module = {id(info.module): info.index for info in self.layers}

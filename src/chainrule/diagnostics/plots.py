@@ -21,12 +21,13 @@ import numpy as np
 
 from chainrule.diagnostics.layer_stats import SATURATION_THRESHOLD
 from chainrule.diagnostics.run_data import RunData, load_run
+from chainrule.files import atomic_write
 
 PLOT_FILES = ("gradient_flow.png", "saturation.png", "activation_histograms.png", "loss_curves.png")
 
 
 def _matplotlib():
-    try:
+    try:  # optional dependency (the plot extra)
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
@@ -38,7 +39,7 @@ def _matplotlib():
 
 def _save(fig, canvas_cls, path):
     canvas_cls(fig)
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     return path
 
 
@@ -91,7 +92,7 @@ def _log_heatmap(fig, ax, data, key, title):
 
 
 def _colormap(name):
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # optional dependency, present once _matplotlib() passed
 
     return colormaps[name].with_extremes(bad="#dddddd")  # gray: not measured / not finite
 

@@ -11,6 +11,8 @@ import math
 import os
 from dataclasses import dataclass, field
 
+from chainrule.files import read_toml
+
 MONITOR_FILE = "monitor.jsonl"
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.toml"
@@ -139,13 +141,7 @@ def load_run(run_dir) -> RunData:
     config = {}
     cfg = os.path.join(run_dir, CONFIG_FILE)
     if os.path.isfile(cfg):
-        import tomllib
-
-        try:
-            with open(cfg, "rb") as f:
-                config = tomllib.load(f)
-        except tomllib.TOMLDecodeError as e:
-            raise ValueError(f"{cfg}: not valid TOML ({e})") from None
+        config = read_toml(cfg, what="run config")
     return from_records(records, metrics, config, run_dir)
 
 

@@ -1,16 +1,16 @@
 """``TrainConfig``: every option of a training run, declared once.
 
 The dataclass below is the single schema: each field carries its type, default, help text,
-choices and option group. The command line (``chainrule train`` builds its argparse options
-from it), TOML files (``--config run.toml``), the ``config.toml`` written into every run
-folder and the sweep runner (which validates search spaces against it) all read the same
-declarations, so a new option is one new field.
+choices, accepted spellings and option group. The command line (``chainrule train`` builds
+its argparse options from it), TOML files (``--config run.toml``), the ``config.toml``
+written into every run folder and the sweep runner (which validates search spaces against
+it) all read the same declarations, so a new option is one new field.
 
     >>> cfg = TrainConfig.from_dict({"layers": "500,300", "lr": 0.1})   # validated
     >>> cfg.layers
     [500, 300]
     >>> TrainConfig.from_dict({"lrr": 0.1})
-    ValueError: unknown config key 'lrr'; valid keys: data, data_dir, ...
+    ValueError: unknown config key 'lrr' (did you mean lr?); valid keys: data, data_dir, ...
 
 Keys may be spelled with dashes or underscores (``batch-size`` = ``batch_size``).
 """
@@ -20,11 +20,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from chainrule.files import read_toml
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", "identity")
 # "normal", "uniform" and "constant" take a scale after a colon: "normal:0.01";
-# "zeros" and "constant" are there to show the lecture's warnings (they do not train)
+# "zeros" and "constant" are there to demonstrate the symmetry problem (they do not train)
 INITS = (
     "he",
     "he_uniform",
@@ -38,22 +41,66 @@ INITS = (
     "zeros",
     "constant",
 )
+SCALED_INITS = ("normal", "uniform", "constant")
 LOSSES = ("cross-entropy", "mse")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
-DECAY_STYLES = ("coupled", "decoupled", "lecture")
+# "unscaled" is θ ← θ − α∇L − λθ (the decay not multiplied by the learning rate);
+# "lecture" is its old name, still accepted
+DECAY_STYLES = ("coupled", "decoupled", "unscaled")
+DECAY_ALIASES = {"lecture": "unscaled"}
 SCHEDULES = ("constant", "step", "multistep", "exponential", "cosine", "onecycle", "plateau")
 DTYPES = ("float32", "float64")
 GROUPS = ("data", "model", "optimization", "regularization", "schedule", "run")
+
+
+class OptionCombinationError(ValueError):
+    """Options that are each valid but do not go together (``nesterov`` without momentum,
+    ``early_stopping`` without a validation split). A sweep can only judge these per
+    trial, so it tells them from single-option errors by this class."""
+
 
 # the learning rate used when none is given: each optimizer's usual good starting point
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2}
 
 
-def option(default, help: str, group: str, kind: str, choices=None, metavar=None, nullable=False):
-    """A config field: ``kind`` is bool, int, float, str, int_list or float_list;
-    ``nullable`` fields also accept None (unset) and default to it."""
+def _lower(text: str) -> str:
+    return text.lower()
+
+
+def _dashed(text: str) -> str:
+    return text.lower().replace("_", "-")
+
+
+def _underscored(text: str) -> str:
+    return text.lower().replace("-", "_")
+
+
+def option(
+    default,
+    help: str,
+    group: str,
+    kind: str,
+    choices=None,
+    metavar=None,
+    nullable=False,
+    spelling: Callable[[str], str] = _lower,
+    aliases: dict | None = None,
+    scaled: tuple = (),
+):
+    """A config field.
+
+    Args:
+        kind: bool, int, float, str, int_list or float_list.
+        choices: the canonical values of a ``str`` option, or None for any string.
+        nullable: the field also accepts None (unset) and defaults to it.
+        spelling: maps what a user typed to the canonical spelling before the choice is
+            checked (default: lower case; e.g. ``_dashed`` turns ``cross_entropy`` into
+            ``cross-entropy``).
+        aliases: old names still accepted, ``{old: canonical}``.
+        scaled: choices that take a number after a colon (``normal:0.01``).
+    """
     meta = dict(help=help, group=group, kind=kind, choices=choices, metavar=metavar)
-    meta["nullable"] = nullable
+    meta.update(nullable=nullable, spelling=spelling, aliases=dict(aliases or {}), scaled=scaled)
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -101,7 +148,9 @@ class TrainConfig:
         "int_list",
         metavar="N,N,...",
     )
-    activation: str = option("relu", "hidden-layer activation", "model", "str", ACTIVATIONS)
+    activation: str = option(
+        "relu", "hidden-layer activation", "model", "str", ACTIVATIONS, spelling=_underscored
+    )
     init: str = option(
         "he",
         "weight initialization (normal:STD and uniform:A take a scale); biases start "
@@ -110,6 +159,7 @@ class TrainConfig:
         "str",
         INITS,
         metavar="INIT",
+        scaled=SCALED_INITS,
     )
     dtype: str = option("float32", "floating-point precision", "model", "str", DTYPES)
     # --- optimization -----------------------------------------------------------------
@@ -121,6 +171,7 @@ class TrainConfig:
         "optimization",
         "str",
         LOSSES,
+        spelling=_dashed,
     )
     optimizer: str = option("sgd", "optimizer", "optimization", "str", OPTIMIZERS)
     lr: float | None = option(
@@ -162,10 +213,11 @@ class TrainConfig:
     decay_style: str = option(
         "coupled",
         "coupled: g += λθ (L2 through the optimizer, torch's default); decoupled: θ -= αλθ; "
-        "lecture: θ -= λθ (the lecture's update, sgd only)",
+        "unscaled: θ -= λθ, not scaled by the lr (sgd only; 'lecture' is its old name)",
         "regularization",
         "str",
         DECAY_STYLES,
+        aliases=DECAY_ALIASES,
     )
     l2: float = option(
         0.0,
@@ -313,7 +365,8 @@ class TrainConfig:
         return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
 
     def validate(self) -> None:
-        """Check ranges and combinations; raise ValueError with one line."""
+        """Check ranges, then combinations; raise ValueError with one line (an
+        :class:`OptionCombinationError` when options clash)."""
         for name, f in self.fields().items():
             value = getattr(self, name)
             if value is None and f.metadata["nullable"]:
@@ -347,21 +400,29 @@ class TrainConfig:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
         if any(w < 1 for w in self.layers):
             raise ValueError(f"layers must be positive widths, got {self.layers}")
-        if self.decay_style == "lecture" and self.optimizer != "sgd":
-            raise ValueError("decay_style 'lecture' is only defined for --optimizer sgd")
+        if self.decay_style == "unscaled" and self.optimizer != "sgd":
+            raise OptionCombinationError(
+                "decay_style 'unscaled' is only defined for --optimizer sgd"
+            )
         if self.decay_style == "decoupled" and self.optimizer not in ("sgd", "adam", "adamw"):
-            raise ValueError(
+            raise OptionCombinationError(
                 f"decay_style 'decoupled' is not available for {self.optimizer}; "
                 "use sgd, adam or adamw"
             )
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
-            raise ValueError("nesterov needs --optimizer sgd and momentum > 0")
+            raise OptionCombinationError("nesterov needs --optimizer sgd and momentum > 0")
         if self.schedule == "multistep" and not self.milestones:
-            raise ValueError("schedule 'multistep' needs milestones (e.g. --milestones 10,20)")
+            raise OptionCombinationError(
+                "schedule 'multistep' needs milestones (e.g. --milestones 10,20)"
+            )
         if self.schedule == "plateau" and self.val_split == 0:
-            raise ValueError("schedule 'plateau' watches the validation loss: set val_split > 0")
+            raise OptionCombinationError(
+                "schedule 'plateau' watches the validation loss: set val_split > 0"
+            )
         if self.early_stopping is not None and self.val_split == 0:
-            raise ValueError("early_stopping watches the validation loss: set val_split > 0")
+            raise OptionCombinationError(
+                "early_stopping watches the validation loss: set val_split > 0"
+            )
 
 
 def convert(f: dataclasses.Field, value, what: str):
@@ -425,40 +486,25 @@ def convert(f: dataclasses.Field, value, what: str):
         raise ValueError(f"{what} must be {expected}, got {value!r}") from None
     choices = meta["choices"]
     if choices is not None:
-        if kind == "str":
-            out = out.lower().replace("_", "-") if f.name == "loss" else out.lower()
-            if f.name == "activation":
-                out = out.replace("-", "_")
-        if f.name == "init" and ":" in out:
-            head, _, scale = out.partition(":")
+        out = meta["spelling"](out)
+        out = meta["aliases"].get(out, out)
+        head, colon, scale = out.partition(":")
+        if colon and head in meta["scaled"]:
             try:
                 float(scale)
             except ValueError:
-                raise ValueError(f"{what}: bad scale in {value!r} (e.g. normal:0.01)") from None
-            if head in ("normal", "uniform", "constant"):
-                return out
+                raise ValueError(f"{what}: bad scale in {value!r} (e.g. {head}:0.01)") from None
+            return out
         if out not in choices:
             raise ValueError(f"{what}: invalid choice {value!r}; choose from: {', '.join(choices)}")
     return out
 
 
-# --- TOML ------------------------------------------------------------------------------
-def read_toml(path) -> dict:
-    """The table in a TOML file, flattened one level (``[model]`` sections are allowed)."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        try:
-            import tomli as tomllib
-        except ModuleNotFoundError:
-            raise OSError(
-                "reading TOML on Python 3.10 needs the 'tomli' package: pip install tomli"
-            ) from None
-    try:
-        with open(path, "rb") as f:
-            table = tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{path}: invalid TOML: {e}") from None
+# --- TOML ---------------------------------------------------------------------------------
+def read_config(path) -> dict:
+    """The options in a TOML config file, flattened one level (the group tables
+    ``[data]``, ``[model]``, ... may hold the options, as ``to_toml`` writes them)."""
+    table = read_toml(path, what="config file")
     flat = {}
     for key, value in table.items():
         if isinstance(value, dict) and key in GROUPS:

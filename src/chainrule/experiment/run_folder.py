@@ -1,27 +1,82 @@
-"""Finding checkpoints and rebuilding trained models from them (evaluate, predict, resume).
+"""The run folder: what a training run writes, and how a trained model is rebuilt from it.
+
+A run folder (``--out``, default ``runs/<data>-<timestamp>``) holds::
+
+    config.toml      the full resolved configuration (rerun with --config config.toml)
+    metrics.jsonl    one line per epoch
+    metrics.json     the final results (test_accuracy, test_loss, train_loss, epochs, ...)
+    last.ckpt.npz    full training state after the last epoch (or step, --checkpoint-every)
+    best.ckpt.npz    the same at the epoch with the best validation loss
+    loss.png, accuracy.png   learning curves (when matplotlib is installed)
+    monitor.jsonl    gradient-flow records (with --monitor)
 
 A training checkpoint carries the resolved config and the data facts (feature count,
 output count, class names, standardizer statistics) next to the weights, so a model can be
 rebuilt and fed new inputs exactly as in training without the original command line.
+Every file is written with :func:`chainrule.files.atomic_write` (atomic, umask honoured).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import time
 
 from chainrule.checkpoint import load
-from chainrule.train.config import TrainConfig
+from chainrule.experiment.config import TrainConfig, to_toml
+from chainrule.experiment.wiring import build_model
+from chainrule.files import atomic_write
 from chainrule.train.state import STATE_FORMAT, check_model_state
 
+CONFIG_FILE = "config.toml"
+RESULTS_FILE = "metrics.json"
+LAST_CHECKPOINT = "last.ckpt.npz"
+BEST_CHECKPOINT = "best.ckpt.npz"
 
+
+def default_out(config: TrainConfig) -> str:
+    """``runs/<data set name>-<YYYYmmdd-HHMMSS>``."""
+    name = os.path.splitext(os.path.basename(str(config.data)))[0].replace(".csv", "")
+    return os.path.join("runs", f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def start_run_folder(run_dir, config: TrainConfig) -> None:
+    """Create ``run_dir`` (and its parents) and write the resolved ``config.toml``."""
+    os.makedirs(run_dir, exist_ok=True)
+    atomic_write(os.path.join(run_dir, CONFIG_FILE), to_toml(config))
+
+
+def write_results(run_dir, results: dict) -> None:
+    """``metrics.json``: the final results (everything but the per-epoch history)."""
+    payload = {k: v for k, v in results.items() if k != "history"}
+    atomic_write(os.path.join(run_dir, RESULTS_FILE), json.dumps(payload, indent=2))
+
+
+def check_schedule_length(state: dict, config: TrainConfig) -> None:
+    """A schedule planned over the whole run cannot be stretched half way through."""
+    saved = (state.get("extra") or {}).get("config") or {}
+    if config.schedule in ("cosine", "onecycle") and saved.get("epochs") not in (
+        None,
+        config.epochs,
+    ):
+        raise ValueError(
+            f"its {config.schedule} schedule was planned for {saved['epochs']} epochs, not "
+            f"{config.epochs}; to train longer start a new run (e.g. --config "
+            "RUN/config.toml --epochs N --out NEW)"
+        )
+
+
+# --- reading a run back ------------------------------------------------------------------
 def find_checkpoint(path, prefer: str = "best") -> str:
     """``path`` itself if it is a file; for a run folder its ``best.ckpt.npz`` or
     ``last.ckpt.npz`` (``prefer`` says which to try first)."""
     path = os.fspath(path)
     if os.path.isdir(path):
-        order = ("best", "last") if prefer == "best" else ("last", "best")
+        order = (BEST_CHECKPOINT, LAST_CHECKPOINT)
+        if prefer != "best":
+            order = order[::-1]
         for name in order:
-            candidate = os.path.join(path, f"{name}.ckpt.npz")
+            candidate = os.path.join(path, name)
             if os.path.isfile(candidate):
                 return candidate
         raise FileNotFoundError(f"no last.ckpt.npz or best.ckpt.npz in run folder {path}")
@@ -46,14 +101,13 @@ def load_training_state(path) -> dict:
 
 
 def config_of(state: dict) -> TrainConfig:
+    """The config a training checkpoint was made with."""
     return TrainConfig.from_dict(state["extra"]["config"], source="checkpoint config")
 
 
 def restore_model(path):
     """``(model, config, data_state, checkpoint_path)`` from a checkpoint or run folder; the
     model is in eval mode with the saved weights."""
-    from chainrule.train.run import build_model
-
     ckpt = find_checkpoint(path)
     state = load_training_state(ckpt)
     config = config_of(state)
@@ -63,3 +117,14 @@ def restore_model(path):
     model.load_state_dict(state["model"])
     model.eval()
     return model, config, data_state, ckpt
+
+
+__all__ = [
+    "config_of",
+    "default_out",
+    "find_checkpoint",
+    "load_training_state",
+    "restore_model",
+    "start_run_folder",
+    "write_results",
+]

@@ -43,7 +43,12 @@ class LRScheduler:
         last_epoch: index of the last step taken; ``-1`` starts fresh (and records each
             group's lr as ``group["initial_lr"]``); other values resume, and need
             ``initial_lr`` in every group (load the optimizer's state_dict first).
+
+    ``needs_metric`` says whether ``step`` takes the watched metric (``step(val_loss)``,
+    once per evaluation) rather than nothing; training loops dispatch on it.
     """
+
+    needs_metric = False
 
     def __init__(self, optimizer, last_epoch: int = -1):
         if not isinstance(optimizer, Optimizer):
@@ -586,6 +591,8 @@ class ReduceLROnPlateau(LRScheduler):
     ``max(lr · factor, min_lr)`` — unless that changes it by ``eps`` or less — and the
     next ``cooldown`` steps count no bad steps.
     """
+
+    needs_metric = True  # step(metric), once per evaluation
 
     def __init__(
         self,

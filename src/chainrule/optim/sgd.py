@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from chainrule.optim.optimizer import Optimizer, _check, effective_grad, zeros_for
 
-DECAY_MODES = ("coupled", "decoupled", "lecture")
+DECAY_MODES = ("coupled", "decoupled", "unscaled")
+# old spellings still accepted: "lecture" was "unscaled"'s name before 0.2 (the update the
+# course's notes write, θ ← θ − α∇L − λθ)
+DECAY_ALIASES = {"lecture": "unscaled"}
 
 
 class SGD(Optimizer):
@@ -21,24 +24,24 @@ class SGD(Optimizer):
             g ← g + μ·v              if nesterov
             g ← v                    otherwise
         θ ← θ − αλθ                  if decay == "decoupled"    (SGDW: decay scaled by α)
-        θ ← θ − λθ                   if decay == "lecture"      (the lecture: not scaled by α)
+        θ ← θ − λθ                   if decay == "unscaled"     (decay not scaled by α)
         θ ← θ − α·g
 
     **Momentum convention.** This is PyTorch's form: the buffer accumulates raw
     gradients and the learning rate multiplies it at the end (``θ ← θ − α·v``). The
-    Sutskever et al. form, also common in lectures, folds the learning rate into the
+    Sutskever et al. form, also common in course notes, folds the learning rate into the
     velocity instead: ``v ← μ·v + α·g; θ ← θ − v``. The two agree while α is constant and
     differ when it changes (a schedule): with PyTorch's form a new α rescales the whole
     accumulated velocity at once.
 
     **Weight decay.** ``"coupled"`` (default, torch's) adds ``λθ`` — the gradient of the
-    lecture's penalty ``λ/2·‖θ‖²`` — to the gradient, so it also flows through momentum.
+    L2 penalty ``λ/2·‖θ‖²`` — to the gradient, so it also flows through momentum.
     ``"decoupled"`` shrinks the weights directly by ``α·λ``, outside the momentum
-    (as AdamW does). ``"lecture"`` is the update written in the lecture,
-    ``θ ← θ − α·∇L − λθ``: the shrink is ``λ`` itself, not multiplied by α, so a useful λ
-    is about α times smaller than in the other two forms. Without momentum, coupled and
-    decoupled give the same trajectory; the lecture form equals them with λ replaced by
-    ``α·λ``.
+    (as AdamW does). ``"unscaled"`` is the update ``θ ← θ − α·∇L − λθ``: the shrink is
+    ``λ`` itself, not multiplied by α, so a useful λ is about α times smaller than in the
+    other two forms. Without momentum, coupled and decoupled give the same trajectory;
+    the unscaled form equals them with λ replaced by ``α·λ``. ``"lecture"`` is accepted
+    as the old name of ``"unscaled"``.
 
     Args:
         params: parameters or param-group dicts.
@@ -47,7 +50,7 @@ class SGD(Optimizer):
         dampening: τ in [0, 1], scales new gradients entering the buffer (default 0).
         weight_decay: λ ≥ 0 (default 0).
         nesterov: Nesterov momentum; needs μ > 0 and τ = 0.
-        decay: ``"coupled"``, ``"decoupled"`` or ``"lecture"`` (see above).
+        decay: ``"coupled"``, ``"decoupled"`` or ``"unscaled"`` (see above).
         maximize: ascend the objective instead of descending it.
     """
 
@@ -69,7 +72,7 @@ class SGD(Optimizer):
             dampening=dampening,
             weight_decay=weight_decay,
             nesterov=nesterov,
-            decay=decay,
+            decay=DECAY_ALIASES.get(decay, decay),
             maximize=maximize,
         )
         super().__init__(params, defaults)
@@ -82,7 +85,7 @@ class SGD(Optimizer):
         _check(name, "dampening", tau, 0 <= tau <= 1, "in [0, 1]")
         wd = group["weight_decay"]
         _check(name, "weight_decay", wd, wd >= 0, ">= 0")
-        decay = group["decay"]
+        decay = group["decay"] = DECAY_ALIASES.get(group["decay"], group["decay"])
         _check(name, "decay", decay, decay in DECAY_MODES, f"one of {DECAY_MODES}")
         if group["nesterov"]:
             rule = "used with momentum > 0 and dampening 0"
@@ -139,7 +142,8 @@ def sgd_update(
             g = v
     if weight_decay and decay == "decoupled":
         xp.multiply(param, 1.0 - lr * weight_decay, out=param)  # θ ← θ(1 − αλ)
-    elif weight_decay and decay == "lecture":
+    elif weight_decay and decay in ("unscaled", "lecture"):  # "lecture": a group loaded
+        # from a state_dict saved before the rename
         xp.multiply(param, 1.0 - weight_decay, out=param)  # θ ← θ − λθ
     xp.multiply(g, lr, out=t)
     xp.subtract(param, t, out=param)  # θ ← θ − αg

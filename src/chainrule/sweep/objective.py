@@ -1,7 +1,7 @@
 """The default sweep objective: one ``chainrule train`` run per trial.
 
-``train(config, report)`` builds a :class:`~chainrule.train.config.TrainConfig` from the
-trial's options, runs :func:`~chainrule.train.run_training` quietly (no plots, no run
+``train(config, report)`` builds a :class:`~chainrule.experiment.config.TrainConfig` from the
+trial's options, runs :func:`~chainrule.experiment.run_training` quietly (no plots, no run
 folder) with a callback that reports every epoch's metrics and stops the run when the
 pruner says so, and returns the final numbers. A run that NaNGuard stopped (the loss
 turned NaN or infinite) raises, so the trial is recorded as failed with that message.
@@ -13,8 +13,8 @@ _SPLITS: dict = {}  # data loaded once per worker process, reused by its later t
 
 
 def train(config: dict, report) -> dict:
-    from chainrule.train import Callback, run_training
-    from chainrule.train.config import TrainConfig
+    from chainrule.experiment import TrainConfig, run_training
+    from chainrule.train import Callback
 
     cfg = TrainConfig.from_dict({**config, "quiet": True, "plots": False}, source="trial")
 
@@ -36,7 +36,7 @@ def train(config: dict, report) -> dict:
 def _splits(cfg):
     key = (cfg.data, cfg.data_dir)
     if key not in _SPLITS:
-        from chainrule.train.run import load_splits
+        from chainrule.experiment.run import load_splits
 
         _SPLITS.clear()  # keep one data set in memory per worker
         _SPLITS[key] = load_splits(cfg)

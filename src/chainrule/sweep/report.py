@@ -7,8 +7,9 @@ from __future__ import annotations
 import math
 import os
 
+from chainrule.experiment.config import TrainConfig, to_toml
+from chainrule.files import atomic_write
 from chainrule.sweep.runner import SweepResult
-from chainrule.sweep.store import write_text_atomic
 
 
 def _fmt(value) -> str:
@@ -85,8 +86,6 @@ def best_config_toml(result: SweepResult) -> str | None:
     best = result.best
     if best is None:
         return None
-    from chainrule.train.config import TrainConfig, to_toml
-
     spec = result.spec_tables
     options = {**spec.get("base", {}), **best["params"]}
     options.pop("out", None)
@@ -107,13 +106,13 @@ def write_report(result: SweepResult, plots: bool = True) -> dict:
     ``{name: path or note}`` for what was written (a note when matplotlib is missing)."""
     written = {}
     path = os.path.join(result.folder, "report.txt")
-    write_text_atomic(path, summary(result) + "\n\n" + table(result) + "\n")
+    atomic_write(path, summary(result) + "\n\n" + table(result) + "\n")
     written["report"] = path
     if result.spec_tables.get("sweep", {}).get("objective", "").startswith("chainrule.sweep"):
         text = best_config_toml(result)
         if text is not None:
             path = os.path.join(result.folder, "best.toml")
-            write_text_atomic(path, text)
+            atomic_write(path, text)
             written["best"] = path
     if plots:
         written["plots"] = save_plots(result)
@@ -123,7 +122,7 @@ def write_report(result: SweepResult, plots: bool = True) -> dict:
 def save_plots(result: SweepResult) -> str:
     """``plots.png``: the metric against each searched option (log axis for log-uniform
     ones; pruned trials hollow). Returns the path, or a note when it could not be drawn."""
-    try:
+    try:  # optional dependency (the plot extra)
         import matplotlib
 
         matplotlib.use("Agg")
@@ -153,7 +152,7 @@ def save_plots(result: SweepResult) -> str:
     fig.suptitle(f"{result.metric} per trial (hollow: pruned)", fontsize=10)
     fig.tight_layout()
     path = os.path.join(result.folder, "plots.png")
-    fig.savefig(path, dpi=90)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=90))
     plt.close(fig)
     return path
 
@@ -204,7 +203,7 @@ def _plot_structures(ax, name, values, ys, hollow):
             f"{depth} layer{'s' if depth != 1 else ''}",
         )
     ax.set_xscale("log")
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import NullFormatter  # optional dependency, checked by save_plots
 
     ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on short ranges
     ax.set_xlabel(f"{name}: total hidden units")

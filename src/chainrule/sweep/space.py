@@ -1,6 +1,6 @@
 """Search spaces: which ``chainrule train`` options a sweep varies, and how.
 
-A space maps option names (any field of :class:`~chainrule.train.config.TrainConfig`) to a
+A space maps option names (any field of :class:`~chainrule.experiment.config.TrainConfig`) to a
 distribution. In TOML (the ``[search]`` table of a sweep spec)::
 
     lr         = {loguniform = [1e-3, 0.3]}       # log-uniform float on [lo, hi]
@@ -319,7 +319,7 @@ class SearchSpace:
 
 
 def _optuna_distribution(dist: Distribution):
-    import optuna
+    import optuna  # optional dependency (the tune extra): only the TPE strategy needs it
 
     if isinstance(dist, Choice):  # values may be lists: Optuna sees their indices
         return optuna.distributions.CategoricalDistribution(list(range(len(dist.values))))

@@ -1,9 +1,13 @@
-"""chainrule.train: the training loop, callbacks, checkpoints of training state, and runs.
+"""chainrule.train: the training loop, its callbacks, the history and the fit state.
 
 ``fit(model, loss_fn, optimizer, train_data, epochs, ...) -> History`` is the loop (one
-screen, in loop.py); everything optional is a :class:`Callback`. ``run_training(config)``
-runs a whole experiment from a :class:`TrainConfig` — what ``chainrule train`` does.
+screen, in loop.py); everything optional is a :class:`Callback`. :class:`FitState` is what
+callbacks see and what a checkpoint holds. A whole run from a config — what
+``chainrule train`` does — is the application layer above: :mod:`chainrule.experiment`
+(``TrainConfig``, ``run_training``).
 """
+
+import warnings
 
 from chainrule.train.callbacks import (
     Callback,
@@ -11,36 +15,57 @@ from chainrule.train.callbacks import (
     EarlyStopping,
     GradientClipping,
     LambdaCallback,
-    LRScheduler,
+    LRSchedulerCallback,
     MetricsLogger,
     ModelCheckpoint,
     NaNGuard,
     ProgressBar,
 )
-from chainrule.train.config import TrainConfig
 from chainrule.train.history import History
 from chainrule.train.loop import evaluate, fit, predict
-from chainrule.train.run import build_model, prepare_data, run_training
-from chainrule.train.state import Trainer
+from chainrule.train.state import FitState
+
+# Old spellings (before 0.2), still accepted with a DeprecationWarning: {old: new}
+_RENAMED = {"Trainer": "FitState", "LRScheduler": "LRSchedulerCallback"}
+_MOVED_UP = {  # to the application layer: {old: chainrule.experiment's name}
+    "TrainConfig": "TrainConfig",
+    "run_training": "run_training",
+    "build_model": "build_model",
+    "prepare_data": "prepare_run_data",
+}
+
+
+def __getattr__(name):
+    if name in _RENAMED:
+        new, value = f"chainrule.train.{_RENAMED[name]}", globals()[_RENAMED[name]]
+    elif name in _MOVED_UP:
+        # imported on first use, not at import time: experiment is the layer above train
+        # (the one upward import, declared in .importlinter)
+        from chainrule import experiment
+
+        new, value = f"chainrule.experiment.{_MOVED_UP[name]}", getattr(experiment, _MOVED_UP[name])
+    else:
+        raise AttributeError(f"module 'chainrule.train' has no attribute {name!r}")
+    warnings.warn(
+        f"chainrule.train.{name} is deprecated; use {new}", DeprecationWarning, stacklevel=2
+    )
+    return value
+
 
 __all__ = [
     "Callback",
     "CallbackList",
     "EarlyStopping",
+    "FitState",
     "GradientClipping",
     "History",
-    "LRScheduler",
+    "LRSchedulerCallback",
     "LambdaCallback",
     "MetricsLogger",
     "ModelCheckpoint",
     "NaNGuard",
     "ProgressBar",
-    "TrainConfig",
-    "Trainer",
-    "build_model",
     "evaluate",
     "fit",
     "predict",
-    "prepare_data",
-    "run_training",
 ]

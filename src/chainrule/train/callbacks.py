@@ -10,7 +10,7 @@ The protocol (all methods are no-ops on the base class; override what you need):
     on_epoch_end(trainer, epoch, logs)      logs = the epoch's History entry
     on_train_end(trainer)
 
-``trainer`` is a :class:`~chainrule.train.state.Trainer`: ``model, optimizer, loss_fn,
+``trainer`` is a :class:`~chainrule.train.state.FitState`: ``model, optimizer, loss_fn,
 history, epoch, global_step, run_dir, stop_training`` (settable), ``last_batch`` (x, y),
 ``last_loss``. A callback with state to restore on resume defines ``state_dict()`` and
 ``load_state_dict()`` (saved under ``state_key``, default the class name).
@@ -28,6 +28,10 @@ import sys
 import time
 
 import numpy as np
+
+from chainrule.checkpoint import save
+from chainrule.files import atomic_write
+from chainrule.optim import clip_grad_norm_, clip_grad_value_
 
 HOOKS = (
     "on_train_begin",
@@ -107,21 +111,27 @@ class LambdaCallback(Callback):
 
 
 # --- learning rate -------------------------------------------------------------------
-class LRScheduler(Callback):
+class LRSchedulerCallback(Callback):
     """Step an lr scheduler after every optimizer step (``interval="step"``) or epoch.
 
-    ``ReduceLROnPlateau`` is stepped once per epoch with ``logs[monitor]`` (the validation
-    loss by default, the training loss when there is no validation set).
+    ``fit(scheduler=...)`` steps its scheduler itself, right after ``optimizer.step()``;
+    this callback is for a second schedule, or one that must run after other callbacks
+    (e.g. one that edits ``logs``). A scheduler that watches a metric
+    (``needs_metric``: ``ReduceLROnPlateau``) is stepped once per epoch with
+    ``logs[monitor]`` (the validation loss by default, the training loss when there is
+    no validation set).
     """
 
-    state_key = "LRScheduler"
+    state_key = "LRScheduler"  # the name its checkpoints were saved under
 
     def __init__(self, scheduler, interval: str = "epoch", monitor: str = "val_loss"):
         if interval not in ("step", "epoch"):
-            raise ValueError(f"LRScheduler: interval must be 'step' or 'epoch', got {interval!r}")
+            raise ValueError(
+                f"LRSchedulerCallback: interval must be 'step' or 'epoch', got {interval!r}"
+            )
         self.scheduler = scheduler
         self.monitor = monitor
-        self.needs_metric = type(scheduler).__name__ == "ReduceLROnPlateau"
+        self.needs_metric = getattr(scheduler, "needs_metric", False)
         if self.needs_metric:
             interval = "epoch"
         self.interval = interval
@@ -161,8 +171,6 @@ class GradientClipping(Callback):
         self._params = list(trainer.model.parameters())
 
     def on_after_backward(self, trainer):
-        from chainrule.optim import clip_grad_norm_, clip_grad_value_
-
         if self.max_value is not None:
             clip_grad_value_(self._params, self.max_value)
         if self.max_norm is not None:
@@ -309,23 +317,17 @@ class ModelCheckpoint(Callback):
             self.best = value
         state = trainer.state_dict()  # once: both files hold the same state
         if best:
-            _save_state(state, self.best_path)
-        _save_state(state, self.last_path)
+            save(state, self.best_path)
+        save(state, self.last_path)
 
     def _save(self, trainer, path):
-        _save_state(trainer.state_dict(), path)
+        save(trainer.state_dict(), path)
 
     def state_dict(self):
         return {"best": self.best}
 
     def load_state_dict(self, state):
         self.best = state["best"]
-
-
-def _save_state(state, path):
-    from chainrule.checkpoint import save
-
-    save(state, path)
 
 
 # --- logs and progress ---------------------------------------------------------------
@@ -360,10 +362,7 @@ class MetricsLogger(Callback):
         return json.dumps({k: _json_safe(v) for k, v in logs.items()}) + "\n"
 
     def _write(self):
-        from chainrule.checkpoint import atomic_write
-
-        text = "".join(self._lines).encode()
-        atomic_write(self.path, lambda f: f.write(text))
+        atomic_write(self.path, "".join(self._lines))
 
     def on_epoch_end(self, trainer, epoch, logs):
         self._lines.append(self._line(logs))
@@ -414,7 +413,7 @@ class ProgressBar(Callback):
             self.on_epoch_begin = None
 
     def on_epoch_begin(self, trainer, epoch):
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # optional dependency (the progress extra)
 
         loader = trainer.loader
         done = loader.state_dict()["batches_yielded"]  # > 0 when resumed mid-epoch
@@ -471,7 +470,7 @@ def _isatty(stream) -> bool:
 
 
 def _has_tqdm() -> bool:
-    try:
+    try:  # optional dependency (the progress extra)
         import tqdm  # noqa: F401
     except ModuleNotFoundError:
         return False

@@ -1,9 +1,10 @@
 """``fit`` and ``evaluate``: the training loop, on one screen.
 
-Everything optional — progress bars, logs, checkpoints, schedules, clipping, early
-stopping, NaN checks, gradient monitors — is a :class:`~chainrule.train.callbacks.Callback`
-called at fixed points of the loop. The loop itself does the five things every step needs
-(forward, loss, backward, optimizer step, metric sums) and nothing else.
+Everything optional — progress bars, logs, checkpoints, clipping, early stopping, NaN
+checks, gradient monitors — is a :class:`~chainrule.train.callbacks.Callback` called at
+fixed points of the loop. The loop itself does what every step needs, in the textbook's
+order: forward, loss, backward, optimizer step θ ← θ − α∇L, then the lr schedule's step
+(α for the next step), and the metric sums.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import numpy as np
 from chainrule.autograd import no_grad
 from chainrule.data import ArrayDataset, DataLoader
 from chainrule.tensor import Tensor
-from chainrule.train.callbacks import CallbackList, LRScheduler
+from chainrule.train.callbacks import CallbackList
 from chainrule.train.history import History
-from chainrule.train.state import Trainer
+from chainrule.train.state import FitState
 
 
 def as_loader(data, batch_size: int = 32, shuffle: bool = False, seed=0) -> DataLoader:
@@ -57,13 +58,16 @@ def fit(
             ``batch_size`` and shuffled with ``seed``).
         val_data: DataLoader or ``(X, y)``, evaluated after every epoch, or None.
         callbacks: :class:`Callback` objects, called in the order given.
-        scheduler: an lr scheduler, stepped every ``scheduler_interval`` ("epoch" or
-            "step"); ``ReduceLROnPlateau`` is stepped with the validation loss.
+        scheduler: an lr scheduler, stepped right after every optimizer step
+            (``scheduler_interval="step"``) or after every epoch (``"epoch"``); a
+            scheduler that watches a metric (``ReduceLROnPlateau``, ``needs_metric``) is
+            stepped per epoch with the validation loss (the training loss without
+            validation data).
         penalty: ``penalty(model) -> Tensor`` added to the loss before backward (e.g. an
             L2 term); the logged ``train_loss`` is the data loss alone, comparable with
             ``val_loss``.
-        run_dir: folder for callbacks that write files (exposed as ``trainer.run_dir``).
-        resume: a training state from ``Trainer.state_dict()`` (e.g. ``cr.load`` of a
+        run_dir: folder for callbacks that write files (exposed as ``state.run_dir``).
+        resume: a training state from ``FitState.state_dict()`` (e.g. ``cr.load`` of a
             ``last.ckpt.npz``): training continues exactly where that run stood.
         extra_state: JSON-able facts saved into every checkpoint (config, data stats).
 
@@ -72,55 +76,67 @@ def fit(
     """
     loader = as_loader(train_data, batch_size, shuffle=True, seed=seed)
     val_loader = as_loader(val_data, batch_size=1024) if val_data is not None else None
-    if scheduler is not None:
-        callbacks = [LRScheduler(scheduler, interval=scheduler_interval), *callbacks]
-    trainer = Trainer(model, optimizer, loss_fn, loader, callbacks, run_dir, extra_state)
+    if scheduler_interval not in ("step", "epoch"):
+        raise ValueError(
+            f"fit: scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}"
+        )
+    on_metric = getattr(scheduler, "needs_metric", False)  # ReduceLROnPlateau
+    per_step = scheduler is not None and scheduler_interval == "step" and not on_metric
+    state = FitState(model, optimizer, loss_fn, loader, callbacks, run_dir, extra_state, scheduler)
     if resume is not None:
-        trainer.load_state_dict(resume)  # checks everything before changing anything
+        state.load_state_dict(resume)  # checks everything before changing anything
     cb = CallbackList(callbacks)
 
-    cb.on_train_begin(trainer)
-    while trainer.epoch < epochs and not trainer.stop_training:
-        epoch = trainer.epoch
+    cb.on_train_begin(state)
+    while state.epoch < epochs and not state.stop_training:
+        epoch = state.epoch
         model.train()
-        cb.on_epoch_begin(trainer, epoch)
-        sums = trainer.sums  # float64 [Σ loss·n, correct, n, seconds]; restored on resume
+        cb.on_epoch_begin(state, epoch)
+        sums = state.sums  # float64 [Σ loss·n, correct, n, seconds]; restored on resume
         start = time.perf_counter()
         for x, y in loader:
-            step = trainer.global_step
-            cb.on_batch_begin(trainer, step)
+            step = state.global_step
+            cb.on_batch_begin(state, step)
             out = model(Tensor(x))  # (B, n_outputs) logits
             loss = loss_fn(out, y)  # data loss, a scalar
             objective = loss if penalty is None else loss + penalty(model)
             optimizer.zero_grad()
             objective.backward()
-            trainer.last_batch, trainer.last_loss = (x, y), loss
-            cb.on_after_backward(trainer)  # grads ready: clipping, gradient monitors
-            optimizer.step()
-            trainer.global_step = step + 1
+            state.last_batch, state.last_loss = (x, y), loss
+            cb.on_after_backward(state)  # grads ready: clipping, gradient monitors
+            optimizer.step()  # θ ← θ − α·update
+            if per_step:
+                scheduler.step()  # α for the next step
+            state.global_step = step + 1
             n = len(y)  # metric sums in NumPy: no conversion to Python per step
             sums[0] += loss.data * n
             if y.dtype.kind in "iu":
                 sums[1] += np.count_nonzero(out.data.argmax(axis=1) == y)
             sums[2] += n
-            cb.on_batch_end(trainer, step, {"loss": loss.data, "size": n})
-            if trainer.stop_training:
+            cb.on_batch_end(state, step, {"loss": loss.data, "size": n})
+            if state.stop_training:
                 break
         sums[3] += time.perf_counter() - start
-        if trainer.stop_training:  # stopped mid-epoch (NaN guard, a pruner): no summary
+        if state.stop_training:  # stopped mid-epoch (NaN guard, a pruner): no summary
             break
 
-        logs = {"epoch": epoch + 1, **trainer.epoch_metrics(), "lr": trainer.lr}
+        logs = {"epoch": epoch + 1, **state.epoch_metrics(), "lr": state.lr}
         if val_loader is not None:
             val = evaluate(model, loss_fn, val_loader)
             logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
-        logs.update(seconds=trainer.sums[3], step=trainer.global_step)
-        trainer.history.append(logs)
-        trainer.end_epoch()  # epoch += 1, sums reset
-        cb.on_epoch_end(trainer, epoch, logs)
-    cb.on_train_end(trainer)
-    trainer.history.stop_reason = trainer.stop_reason
-    return trainer.history
+        logs.update(seconds=state.sums[3], step=state.global_step)
+        state.history.append(logs)
+        state.end_epoch()  # epoch += 1, sums reset
+        if scheduler is not None and not per_step:  # per-epoch schedules: α for next epoch
+            if on_metric:
+                watched = logs.get("val_loss")
+                scheduler.step(logs["train_loss"] if watched is None else watched)
+            else:
+                scheduler.step()
+        cb.on_epoch_end(state, epoch, logs)
+    cb.on_train_end(state)
+    state.history.stop_reason = state.stop_reason
+    return state.history
 
 
 def evaluate(model, loss_fn, data, batch_size: int = 1024) -> dict:

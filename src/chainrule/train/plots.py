@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 
+from chainrule.files import atomic_write
+
 
 def save_curves(history, run_dir) -> str | None:
     """Write ``loss.png`` and ``accuracy.png`` (train and validation per epoch) into
     ``run_dir``. Returns a note when matplotlib is missing, else None."""
-    try:
+    try:  # optional dependency (the plot extra)
         import matplotlib
 
         matplotlib.use("Agg")  # files only: never open a window
@@ -32,8 +34,6 @@ def save_curves(history, run_dir) -> str | None:
         ax.grid(True, alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        from chainrule.checkpoint import atomic_write
-
         atomic_write(
             os.path.join(run_dir, f"{metric}.png"), lambda f, fig=fig: fig.savefig(f, format="png")
         )

@@ -1,4 +1,4 @@
-"""``Trainer``: what callbacks see, and everything a checkpoint must hold to resume exactly.
+"""``FitState``: what callbacks see, and everything a checkpoint must hold to resume exactly.
 
 A run is exactly reproducible from: the weights, the optimizer's buffers, the scheduler's
 position, chainrule's global generator (initialization, dropout), the DataLoader's
@@ -13,13 +13,15 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule import backend
+from chainrule.train.callbacks import LRSchedulerCallback
 from chainrule.train.history import History
 
 STATE_FORMAT = "chainrule-training-state"
 
 
-class Trainer:
-    """The state of one ``fit`` call, handed to every callback.
+class FitState:
+    """The state of one ``fit`` call, handed to every callback (it holds state; ``fit``
+    does the training).
 
     Attributes:
         model, optimizer, loss_fn, loader: what is being trained and on what.
@@ -31,11 +33,22 @@ class Trainer:
         stop_reason: a message for the user when a callback stopped the run, or None.
         last_batch: ``(x, y)`` NumPy arrays of the current step's batch.
         last_loss: the current step's data loss (a scalar Tensor, graph attached).
-        scheduler: the lr scheduler driven by the ``LRScheduler`` callback, or None.
+        scheduler: the lr scheduler ``fit`` steps (or an ``LRSchedulerCallback`` among the
+            callbacks drives), or None.
         extra: JSON-able facts saved with every checkpoint (config, data statistics).
     """
 
-    def __init__(self, model, optimizer, loss_fn, loader, callbacks=(), run_dir=None, extra=None):
+    def __init__(
+        self,
+        model,
+        optimizer,
+        loss_fn,
+        loader,
+        callbacks=(),
+        run_dir=None,
+        extra=None,
+        scheduler=None,
+    ):
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = loss_fn
@@ -50,10 +63,14 @@ class Trainer:
         self.stop_reason = None
         self.last_batch = None
         self.last_loss = None
-        # the lr scheduler an LRScheduler callback drives (its state goes into checkpoints)
-        self.scheduler = next(
-            (cb.scheduler for cb in self.callbacks if hasattr(cb, "scheduler")), None
-        )
+        # the lr scheduler whose position goes into checkpoints: fit's own, or the one a
+        # user's LRSchedulerCallback drives
+        if scheduler is None:
+            scheduler = next(
+                (cb.scheduler for cb in self.callbacks if isinstance(cb, LRSchedulerCallback)),
+                None,
+            )
+        self.scheduler = scheduler
         self.resumed = False
         # this epoch so far: [Σ loss·n, correct predictions, examples, seconds] (float64)
         self.sums = np.zeros(4)
@@ -123,7 +140,13 @@ class Trainer:
         self.resumed = True
 
 
+# deprecated name (before 0.2): it holds state, it does not train
+Trainer = FitState
+
+
 def _key(callback) -> str:
+    """Where a callback's state is saved in a checkpoint (``state_key``, by default its
+    class name, so saved names stay stable when a callback class is renamed)."""
     return getattr(callback, "state_key", type(callback).__name__)
 
 
