@@ -235,3 +235,45 @@ def test_screenshot(browser, tmp_path):
     assert shot.stat().st_size > 10_000
     assert errors == []
     page.close()
+
+
+def _outside(box, frame):
+    return (
+        box["x"] < frame["x"] - 0.5
+        or box["y"] < frame["y"] - 0.5
+        or box["x"] + box["width"] > frame["x"] + frame["width"] + 0.5
+        or box["y"] + box["height"] > frame["y"] + frame["height"] + 0.5
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1280, 800])
+@pytest.mark.parametrize("name", ["add-mul", "max-gate", "branches", "norm-Wx", "mlp"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_whole_graph_lies_inside_its_panel(browser, tmp_path, name, layout, width):
+    """Every node, and every value and gradient on a wire, is drawn inside the graph
+    panel: nothing is cut off or left to a horizontal scroll bar (the mlp page used to
+    draw a third of its graph outside)."""
+    expl = examples.get(name).explain()
+    path = tmp_path / f"{name}-{layout}.html"
+    expl.html(path, layout=layout)
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(path.as_uri())
+    page.keyboard.press("End")  # every gradient revealed
+    panel = page.locator("#graph-panel")
+    frame = panel.bounding_box()
+    assert panel.evaluate("p => p.scrollWidth <= p.clientWidth")
+    nodes = page.locator("#graph .node").all()
+    texts = page.locator("#graph .wire text:not(.hidden)").all()
+    assert len(nodes) == sum(1 for n in expl.nodes if not n.folded)
+    assert texts
+    outside = [el.get_attribute("data-node") for el in nodes if _outside(el.bounding_box(), frame)]
+    outside += [el.text_content() for el in texts if _outside(el.bounding_box(), frame)]
+    assert outside == []
+    # ... and still readable: fitting by shrinking a wide picture to a sliver does not count
+    scale = page.evaluate(
+        "() => { const g = document.getElementById('graph');"
+        " return g.getBoundingClientRect().width / g.viewBox.baseVal.width; }"
+    )
+    assert 12.5 * scale >= 10, f"wire labels drawn at {12.5 * scale:.1f} px"
+    page.close()

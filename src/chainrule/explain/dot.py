@@ -66,15 +66,18 @@ def _q(text):
     return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def to_dot(expl, precision=3):
-    """DOT text for an :class:`~chainrule.explain.model.Explanation`."""
+def to_dot(expl, precision=3, rankdir="LR", text_scale=1.0):
+    """DOT text for an :class:`~chainrule.explain.model.Explanation`; ``rankdir`` "LR"
+    (inputs left, output right) or "TB" (inputs on top). ``text_scale`` enlarges the
+    labels' font sizes (the page, whose text is larger than Graphviz's, asks for room)."""
+    node_pt, edge_pt, grad_pt = (f"{size * text_scale:g}" for size in (13, 11, 11))
     nodes, edges = expl.nodes, expl.edges
     lines = [
         "digraph chainrule {",
-        '  graph [rankdir=LR, fontname="Helvetica", fontsize=14, nodesep=0.3, ranksep=0.6,'
+        f'  graph [rankdir={rankdir}, fontname="Helvetica", fontsize=14, nodesep=0.3, ranksep=0.6,'
         f" labelloc=t, label={_q(expl.title or '')}];",
-        '  node [fontname="Helvetica", fontsize=13, color="#444444"];',
-        '  edge [fontname="Helvetica", fontsize=11, color="#666666", arrowsize=0.6];',
+        f'  node [fontname="Helvetica", fontsize={node_pt}, color="#444444"];',
+        f'  edge [fontname="Helvetica", fontsize={edge_pt}, color="#666666", arrowsize=0.6];',
     ]
     for n in nodes:
         if n.folded:
@@ -95,7 +98,7 @@ def to_dot(expl, precision=3):
             label = _esc(n.name)
             if n.grad is not None:
                 grad = _esc(wire_grad(n.grad, precision))
-                label += f'<br/><font color="{GRAD_COLOR}" point-size="11">{grad}</font>'
+                label += f'<br/><font color="{GRAD_COLOR}" point-size="{grad_pt}">{grad}</font>'
             attrs.update(shape="box", style="rounded,filled", fillcolor="#e8f0fe")
             attrs["label"] = f"<{label}>"
         else:

@@ -62,16 +62,20 @@
       li.classList.toggle("current", i === current);
       li.classList.toggle("future", i > current);
     });
+    // a tall graph (drawn top to bottom) does not fit the window: bring the highlighted
+    // node or wire into view, clear of the step buttons that stay at the bottom
     var focus = document.querySelector("#graph .wire.active, #graph .node.active");
-    var panel = $("graph-panel");
-    if (focus && panel.scrollWidth > panel.clientWidth && focus.getBoundingClientRect) {
-      var box = focus.getBoundingClientRect(), frame = panel.getBoundingClientRect();
-      if (box.left < frame.left || box.right > frame.right) {
-        panel.scrollLeft += box.left - frame.left - (frame.width - box.width) / 2;
-      }
+    if (focus && focus.getBoundingClientRect && focus.scrollIntoView) {
+      var box = focus.getBoundingClientRect();
+      var bottom = window.innerHeight - $("controls").getBoundingClientRect().height;
+      if (box.top < 0 || box.bottom > bottom) { focus.scrollIntoView({ block: "center" }); }
     }
-    var item = items[current];
-    if (item && item.scrollIntoView) { item.scrollIntoView({ block: "nearest" }); }
+    // keep the current step in sight inside the step list, without scrolling the page
+    var list = $("step-list"), item = items[current];
+    if (item && (item.offsetTop < list.scrollTop ||
+        item.offsetTop + item.offsetHeight > list.scrollTop + list.clientHeight)) {
+      list.scrollTop = item.offsetTop - (list.clientHeight - item.offsetHeight) / 2;
+    }
   }
 
   $("next").addEventListener("click", function () { show(current + 1); });

@@ -64,7 +64,6 @@ def svg(expl, lay):
     out = [
         f'<svg id="graph" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {lay.width:.0f} '
         f'{lay.height:.0f}" width="{lay.width * SCALE:.0f}" height="{lay.height * SCALE:.0f}" '
-        f'style="min-width: {lay.width * 0.8:.0f}px" '
         f'role="img" aria-label="computational graph" data-layout="{lay.source}">',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" '
         'markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto">'
