@@ -53,6 +53,9 @@ class ModuleSummary:
 
     def text(self) -> str:
         lines = [repr(self.model)]
+        outs = [(r["name"], r["out_shape"]) for r in self.rows() if r["out_shape"] is not None]
+        if outs:
+            lines.append("output shapes: " + ", ".join(f"{n} {s}" for n, s in outs))
         grads = [(r["name"], p) for r in self.rows() for p in r["params"] if p[3] is not None]
         if grads:
             lines.append(
