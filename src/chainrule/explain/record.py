@@ -114,7 +114,8 @@ def explain(tensor, *, name=None, gradient=None, precision=4, title=None, subtit
         name: what to call the output when it has no ``.name`` (default ``"f"``).
         gradient: the upstream gradient for a non-scalar output (as for ``backward``).
         precision: significant digits in the narration.
-        title, subtitle: headings for the narration and the page.
+        title: the heading of the narration and the page.
+        subtitle: a line under the title (e.g. the input values).
 
     Returns an :class:`Explanation`: ``.text()`` / ``str()``, ``.steps``, ``.gradients``,
     ``.dot()``, ``.render(path)``, ``.html(path)``. The graph is kept (the engine runs
