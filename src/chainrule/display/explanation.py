@@ -11,6 +11,8 @@ content's height once loaded.
 
 from __future__ import annotations
 
+import re
+
 from chainrule.display.scope import esc, new_id, wrap
 
 PAGE_CHROME = 520  # px below the picture: controls, narration, gradient table
@@ -18,11 +20,10 @@ PAGE_CHROME = 520  # px below the picture: controls, narration, gradient table
 
 def page_iframe(expl, layout="builtin") -> str:
     """The step-through page of ``expl`` as one self-contained ``<iframe srcdoc>``."""
-    from chainrule.explain.layout import layout as make_layout
-
     page = expl.html(layout=layout)
-    lay = make_layout(expl, layout)
-    guess = int(lay.height * 1.3 + PAGE_CHROME)  # until the frame has measured itself
+    drawn = re.search(r'<svg id="graph"[^>]* height="(\d+)"', page)
+    graph_h = int(drawn.group(1)) if drawn else 300
+    guess = graph_h + PAGE_CHROME  # until the frame has measured itself
     fid = new_id("crx", page)
     # same-origin srcdoc: the parent may read the frame's height (and tests may click it)
     grow = (
