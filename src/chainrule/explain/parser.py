@@ -42,8 +42,9 @@ FUNCTIONS = {
 
 
 class ExpressionError(ValueError):
-    """A user error in an expression. With a column, ``str()`` is two lines: the source and
-    a caret under the problem, followed by the message."""
+    """A user error in an expression: ``message`` is one line. With a column, ``str()`` is
+    two lines: the source (the line of it that holds the column) and a caret under the
+    problem, followed by the message."""
 
     def __init__(self, message, source=None, col=None):
         self.message = message
@@ -52,9 +53,14 @@ class ExpressionError(ValueError):
         super().__init__(self._render())
 
     def _render(self):
-        if self.source is None or self.col is None or "\n" in self.source:
+        if self.source is None or self.col is None:
             return self.message
-        return f"{self.source}\n{' ' * self.col}^ {self.message}"
+        # the line that holds the column (a source typed over several lines shows one)
+        start = self.source.rfind("\n", 0, self.col) + 1
+        end = self.source.find("\n", self.col)
+        line = self.source[start : len(self.source) if end < 0 else end]
+        where = f" (line {self.source.count(chr(10), 0, start) + 1})" if "\n" in self.source else ""
+        return f"{line}\n{' ' * (self.col - start)}^ {self.message}{where}"
 
 
 # ---------------------------------------------------------------------- tokens
@@ -171,11 +177,19 @@ def to_source(node, parent_prec=0, right=False):
 
 
 # ---------------------------------------------------------------------- parser
+# Expressions typed on a command line are small. These bounds keep every recursive walk
+# (this parser, the evaluator, to_source) far below Python's recursion limit, so text
+# such as 3000 '(' or 'x+x+…+x' gets a one-line error instead of a RecursionError.
+MAX_NESTING = 100  # brackets, prefix signs and powers inside one another
+MAX_DEPTH = 200  # the depth of an expression's tree: a chain of n operators is n deep
+
+
 class _Parser:
     def __init__(self, source):
         self.source = source
         self.tokens = tokenize(source)
         self.pos = 0
+        self.nesting = 0
 
     @property
     def tok(self):
@@ -245,10 +259,17 @@ class _Parser:
         return node
 
     def unary(self):
-        if self.tok.kind == "op" and self.tok.text in ("-", "+"):
-            op = self.take()
-            return Unary(op.text, self.unary(), op.col)
-        return self.power()
+        # every way of nesting (brackets, calls, signs, powers) passes through here
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise self.error(f"the expression nests more than {MAX_NESTING} levels deep")
+        try:
+            if self.tok.kind == "op" and self.tok.text in ("-", "+"):
+                op = self.take()
+                return Unary(op.text, self.unary(), op.col)
+            return self.power()
+        finally:
+            self.nesting -= 1
 
     def power(self):
         base = self.atom()
@@ -317,6 +338,8 @@ def parse(source):
     if not isinstance(source, str):
         raise TypeError(f"parse: expected a string, got {type(source).__name__}")
     statements = _Parser(source).program()
+    for st in statements:
+        _check_depth(st.expr, source)
     seen = {}
     for st in statements[:-1]:
         if st.name is None:
@@ -339,6 +362,31 @@ def parse_expression(source):
     if len(statements) != 1 or statements[0].name is not None:
         raise ExpressionError("expected a single expression without '=' or ';'", source, 0)
     return statements[0].expr
+
+
+def _children(node):
+    if isinstance(node, Unary):
+        return (node.operand,)
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    if isinstance(node, Call):
+        return node.args
+    return ()
+
+
+def _check_depth(root, source):
+    """Refuse a tree deeper than MAX_DEPTH (walked with a stack, not recursion)."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ExpressionError(
+                f"the expression is more than {MAX_DEPTH} operations deep; explain is for "
+                "small examples (name intermediate results: q = ...; f = q * ...)",
+                source,
+                node.col,
+            )
+        stack.extend((child, depth + 1) for child in _children(node))
 
 
 def variables(statements):
@@ -380,16 +428,18 @@ def parse_assignments(text):
     def err(message, tok):
         return ExpressionError(message, source, tok.col)
 
-    def value():
+    def value(depth=0):
         nonlocal pos
         t = tokens[pos]
         if t.kind == "op" and t.text == "[":
+            if depth >= MAX_NESTING:
+                raise err(f"the value nests more than {MAX_NESTING} '[' deep", t)
             pos += 1
             items = []
             if tokens[pos].kind == "op" and tokens[pos].text == "]":
                 raise err("empty list: give at least one number", tokens[pos])
             while True:
-                items.append(value())
+                items.append(value(depth + 1))
                 t = tokens[pos]
                 if t.kind == "op" and t.text == ",":
                     pos += 1
