@@ -128,6 +128,75 @@ def test_dtype_float64_trains_in_float64(iris):
     assert est._model.linears[0].weight.dtype == np.float64
 
 
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_float64_data_is_fitted_in_float64_as_in_sklearn(iris, cls):
+    """The default dtype=None follows the data: float64 (or integer) data gives float64
+    weights and predictions, like sklearn's own MLP fitted on the same data."""
+    from sklearn import neural_network
+
+    X, y = iris
+    X64 = X.astype(np.float64)
+    ours = small(cls, solver="lbfgs").fit(X64, y)
+    theirs = getattr(neural_network, cls.__name__)(
+        hidden_layer_sizes=(16,), max_iter=60, random_state=0, solver="lbfgs"
+    ).fit(X64, y)
+    for ours_w, theirs_w in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        assert ours_w.dtype == theirs_w.dtype == np.float64
+    assert ours.predict(X64).dtype == theirs.predict(X64).dtype
+    ints = small(cls).fit(np.round(X64 * 4).astype(np.int64), y)
+    assert all(c.dtype == np.float64 for c in ints.coefs_)
+
+
+def test_dtype_float32_option_on_float64_data(iris):
+    X, y = iris
+    X64 = X.astype(np.float64)
+    est = small(dtype="float32").fit(X64, y)
+    assert all(c.dtype == np.float32 for c in est.coefs_ + est.intercepts_)
+    # predictions: float64 input with float32 weights is evaluated in float64 (sklearn's
+    # product of dtypes); float32 input in float32
+    assert est.predict_proba(X64).dtype == np.float64
+    assert est.predict_proba(X).dtype == np.float32
+    # a later partial_fit on float64 data keeps the float32 weights
+    est.partial_fit(X64, y)
+    assert all(c.dtype == np.float32 for c in est.coefs_)
+
+
+def test_warm_start_keeps_the_first_fits_dtype(iris):
+    X, y = iris
+    est = small(warm_start=True).fit(X, y)  # float32 data: float32 weights
+    est.fit(X.astype(np.float64), y)
+    assert all(c.dtype == np.float32 for c in est.coefs_)
+    refit = small().fit(X, y).fit(X.astype(np.float64), y)  # no warm start: re-decided
+    assert all(c.dtype == np.float64 for c in refit.coefs_)
+
+
+@pytest.mark.parametrize("seed", [1, 13, 17, 21])
+def test_lbfgs_with_float32_weights_is_not_silently_wrong(seed):
+    """L-BFGS fits in float64 whatever the weights' dtype (its stopping test compares
+    objective values that float32 rounds away). sklearn's Poisson-GLM equivalence with
+    dtype="float32", on seeds where a float32 fit used to stop early without a warning
+    (bench/sklearn_lbfgs_seeds.py counts all 100)."""
+    from sklearn.linear_model import PoissonRegressor
+
+    rng = np.random.default_rng(seed)
+    X = np.linspace(0, 1, 100)
+    y = rng.poisson(np.exp(X + 1))
+    X = X.reshape(-1, 1)
+    glm = PoissonRegressor(alpha=0, tol=1e-7).fit(X, y)
+    mlp = MLPRegressor(
+        loss="poisson",
+        hidden_layer_sizes=(1,),
+        activation="identity",
+        alpha=0,
+        solver="lbfgs",
+        tol=1e-7,
+        random_state=np.random.RandomState(seed + 1),
+        dtype="float32",
+    ).fit(X, y)
+    assert all(c.dtype == np.float32 for c in mlp.coefs_)
+    np.testing.assert_allclose(mlp.predict(X), glm.predict(X), rtol=1e-4)
+
+
 # ---- reproducibility, warm start, partial_fit ------------------------------------------
 def test_random_state_reproducible_and_global_rng_untouched(iris):
     X, y = iris
@@ -206,6 +275,7 @@ def test_save_load_round_trip(tmp_path, iris, kind):
     est.save(path)
     again = type(est).load(path)
     assert again.get_params() == est.get_params()
+    assert [c.dtype for c in again.coefs_] == [c.dtype for c in est.coefs_]
     assert again.loss_curve_ == est.loss_curve_ and again.n_iter_ == est.n_iter_
     out = "predict_proba" if kind != "regressor" else "predict"
     np.testing.assert_array_equal(getattr(again, out)(X), getattr(est, out)(X))
