@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 
@@ -50,21 +51,18 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--trials",
-        type=_positive,
         default=None,
         metavar="N",
         help="number of trials (overrides the spec; grid: a cap)",
     )
     p.add_argument(
         "--workers",
-        type=_positive,
         default=None,
         metavar="N",
         help="trials at a time (default: local cores; ray: CPUs / threads)",
     )
     p.add_argument(
         "--threads",
-        type=_positive,
         default=None,
         metavar="N",
         help="BLAS threads (Ray: CPUs) per trial (default: cores / workers)",
@@ -75,10 +73,16 @@ def register(subparsers) -> None:
         metavar="DIR",
         help="sweep folder (default sweeps/<spec name>); reused to resume",
     )
-    p.add_argument("--retry-failed", action="store_true", help="run failed trials again")
     p.add_argument(
-        "--top", type=int, default=20, metavar="N", help="rows of the final table (0: all)"
+        "--trial-timeout",
+        default=None,
+        metavar="SECONDS",
+        help="stop a trial running longer (recorded as timeout) and go on (default: no limit)",
     )
+    p.add_argument(
+        "--retry-failed", action="store_true", help="run failed and timed-out trials again"
+    )
+    p.add_argument("--top", default="20", metavar="N", help="rows of the final table (0: all)")
     p.add_argument("--no-plots", action="store_true", help="do not write plots.png")
     p.add_argument("--quiet", action="store_true", help="no live progress, only the table")
     p.set_defaults(func=run_sweep_command)
@@ -89,44 +93,76 @@ def register(subparsers) -> None:
         description="Re-print the ranked table of a finished or running sweep.",
     )
     r.add_argument("folder", metavar="DIR")
-    r.add_argument("--top", type=int, default=20, metavar="N", help="rows (0: all)")
+    r.add_argument("--top", default="20", metavar="N", help="rows (0: all)")
     r.add_argument("--no-plots", action="store_true", help="do not write plots.png")
     r.set_defaults(func=report_command)
 
 
-def _positive(text: str) -> int:
+# Numeric options arrive as text and are checked here rather than by argparse ``type=``:
+# a rejected ``type=`` makes argparse print the whole usage, where every other user error
+# of the command is one line naming the option and the value (the CLI's rule).
+def _count(args, option: str, minimum: int = 1) -> int | None:
+    text = getattr(args, option.lstrip("-").replace("-", "_"))
+    if text is None:
+        return None
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = None
+    if value is None or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{option} must be {what}, got {text!r}")
+    return value
+
+
+def _seconds(args, option: str) -> float | None:
+    text = getattr(args, option.lstrip("-").replace("-", "_"))
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{option} must be a positive number of seconds, got {text!r}")
     return value
 
 
 def run_sweep_command(args) -> int:
+    trials, workers = _count(args, "--trials"), _count(args, "--workers")
+    threads, top = _count(args, "--threads"), _count(args, "--top", minimum=0)
+    trial_timeout = _seconds(args, "--trial-timeout")
     spec = load_spec(args.spec)  # every spec error surfaces here, before any trial
     out = args.out or os.path.join("sweeps", os.path.splitext(os.path.basename(args.spec))[0])
-    if args.trials is not None:
-        spec = dataclasses.replace(spec, trials=args.trials)
+    if trials is not None:
+        spec = dataclasses.replace(spec, trials=trials)
     progress = Progress(spec.n_trials, spec.metric, spec.mode, quiet=args.quiet)
     result = run_sweep(
         spec,
         out,
         executor=args.executor,
         address=args.address,
-        workers=args.workers,
-        threads=args.threads,
+        workers=workers,
+        threads=threads,
+        trial_timeout=trial_timeout,
         retry_failed=args.retry_failed,
         progress=progress,
         log=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
     )
-    _print_report(result, args.top, not args.no_plots)
+    _print_report(result, top, not args.no_plots)
+    if result.all_failed:  # nothing to show for it: scripts and CI must see a failure
+        print(
+            f"chainrule sweep: every trial failed ({len(result.records)} of "
+            f"{len(result.records)}); the errors are listed above",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
 def report_command(args) -> int:
-    _print_report(load_results(args.folder), args.top, not args.no_plots)
+    top = _count(args, "--top", minimum=0)  # before reading the folder, as for sweep
+    _print_report(load_results(args.folder), top, not args.no_plots)
     return 0
 
 

@@ -25,6 +25,7 @@ import contextlib
 import multiprocessing as mp
 import multiprocessing.connection as mpc
 import os
+import signal
 import time
 from multiprocessing.managers import BaseManager
 
@@ -54,6 +55,9 @@ STARTED = "started"  # a worker's message when it picks a trial up
 
 def _serve(conn, threads: int, driver_pid: int) -> None:
     """A worker process: run the trials the driver sends until it sends None or is gone."""
+    # Ctrl-C reaches the whole process group; the driver decides what stops (it kills
+    # the running trials itself), so a worker does not die with a traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     init_worker(threads, driver_pid)
     while True:
         try:
