@@ -273,3 +273,16 @@ def test_diagnose_reads_a_run_of_an_imported_model(tmp_path):
     report = diagnose(data)
     assert [layer["name"] for layer in data.layers] == ["0", "2", "4"]
     assert report.findings  # something was concluded about the imported layers
+
+
+def test_nested_sequentials_keep_their_nesting_and_names():
+    torch.manual_seed(0)
+    inner = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    original = nn.Sequential(inner, nn.Linear(4, 2))
+    model = cr.nn.from_torch(original)
+    assert list(model.state_dict()) == ["0.0.weight", "0.0.bias", "1.weight", "1.bias"]
+    assert repr(model.to_torch()) == repr(original)
+    # bfloat16 tensors load too (NumPy has no bfloat16: widened exactly, then cast)
+    model.load_state_dict({k: v.bfloat16() for k, v in original.state_dict().items()})
+    expected = original[1].bias.detach().bfloat16().float().numpy()
+    np.testing.assert_array_equal(model[1].bias.data, expected)

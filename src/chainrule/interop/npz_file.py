@@ -16,7 +16,9 @@ checksum over every byte.)
 from __future__ import annotations
 
 import json
+import struct
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -56,15 +58,31 @@ def read(path: str):
                 "an entry holds pickled Python objects, which chainrule never loads"
             ) from None
         raise _unreadable(e) from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, UnicodeDecodeError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
+    except _ZIP_ERRORS as e:
         raise _unreadable(e) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError("metadata is not a chainrule checkpoint's")
     if meta.get("version") != VERSION:
         raise CheckpointError(f"unsupported checkpoint version {meta.get('version')!r}")
     return arrays, meta.get("root")
+
+
+# what zipfile and numpy raise on damaged archives (found by the Hypothesis tests: a
+# flipped flag byte makes a member "encrypted" (RuntimeError) or compressed by an
+# unknown method (NotImplementedError); a flipped method byte makes it deflated (zlib))
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    EOFError,
+    OSError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    RuntimeError,
+    NotImplementedError,
+    UnicodeDecodeError,
+)
 
 
 def _unreadable(e: Exception) -> CheckpointError:
