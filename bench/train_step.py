@@ -41,6 +41,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import common  # noqa: E402 - bench/ is not a package
+import compiled_peers  # noqa: E402
+
+compiled_peers.register(common)  # the cr.compile peer and the GEMM limit
 
 MNIST_LAYERS = (784, 500, 300, 10)
 MNIST_BATCH = 128
@@ -340,6 +343,7 @@ def main(argv=None):
         results["steps"][size] = samples
         base = statistics.median(samples["chainrule"]) if "chainrule" in samples else None
         best = min(samples["chainrule"]) if "chainrule" in samples else None
+        hand = statistics.median(samples["numpy"]) if "numpy" in samples else None
         rows = []
         for p in peers:
             med, iqr = common.spread(samples[p])
@@ -347,10 +351,12 @@ def main(argv=None):
             ratio = f"{med / base:.2f}" if base else "-"
             ratio_min = f"{low / best:.2f}" if best else "-"
             row = [common.LABELS[p], f"{med * 1e3:.3f}", f"±{iqr * 100:.0f}%", f"{low * 1e3:.3f}"]
-            rows.append([*row, f"{n / med:,.0f}", ratio, ratio_min])
+            to_hand = f"{med / hand:.2f}" if hand else "-"
+            rows.append([*row, f"{n / med:,.0f}", ratio, ratio_min, to_hand])
         shape = "-".join(map(str, layers))
         print(f"\n{size}: {shape}, batch {n}, one step ({args.rounds} samples)")
         header = ["library", "median ms", "IQR", "min ms", "samples/s", "median / cr", "min / cr"]
+        header.append("time / hand NumPy")
         print(fmt_table(rows, header))
 
     if not args.no_memory:
@@ -359,7 +365,7 @@ def main(argv=None):
             results["memory"][size] = {}
             for p in peers:
                 m = one_shot("memory", p, size, "rss")
-                if p in ("chainrule", "numpy"):
+                if p in ("chainrule", "compiled", "numpy"):
                     m.update(one_shot("memory", p, size, "traced"))
                 results["memory"][size][p] = m
                 traced = f"{m['traced_peak'] / 2**20:.1f}" if "traced_peak" in m else "-"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import weakref
 
 import numpy as np
 
@@ -79,10 +80,10 @@ class Node:
 
     __slots__ = ("array", "dtype", "info", "kind", "shape")
 
-    def __init__(self, kind, info, array):
+    def __init__(self, kind, info, array, keep=True):
         self.kind = kind
         self.info = info
-        self.array = array  # the captured value (kept alive: ids stay unique)
+        self.array = array if keep else None  # kept for ext nodes: compared across captures
         self.shape = tuple(array.shape)
         self.dtype = array.dtype
 
@@ -133,14 +134,22 @@ class Recorder:
         return False
 
     # --- nodes ------------------------------------------------------------------------
-    def _new(self, kind, info, array):
-        self.nodes.append(Node(kind, info, array))
-        self.keep.append(array)
+    def _new(self, kind, info, array, keep=True):
+        self.nodes.append(Node(kind, info, array, keep))
+        if keep:
+            self.keep.append(array)
         return len(self.nodes) - 1
 
     def _computed(self, kind, info, array):
-        n = self._new(kind, info, array)
-        self.node_of[id(array)] = n
+        """A node made by the step. Its array is not kept (capturing must not hold every
+        activation); its id is forgotten when the array dies, so ids never collide."""
+        n = self._new(kind, info, array, keep=kind == "seed")
+        key = id(array)
+        self.node_of[key] = n
+        try:
+            weakref.finalize(array, self.node_of.pop, key, None)
+        except TypeError:  # not weak-referenceable (a NumPy scalar): hold it
+            self.keep.append(array)
         self.code.append(("node", n))
         return n
 
@@ -219,7 +228,6 @@ class Recorder:
         tmpl = self.template(params, where) if params else {}
         n = self._computed("fwd", (prim, refs, tmpl), out.data)
         self.where[n] = where
-        self.keep.append(out)
 
     # --- backward ---------------------------------------------------------------------
     def _on_backward_call(self, frame):
@@ -239,7 +247,8 @@ class Recorder:
                 g = self._computed("seed", (rn,), seed)
             else:
                 src = self.value(gr, ("backward gradient=", refusals.user_line(frame.f_back)))
-                arr = self.nodes[src].array.astype(r.data.dtype, copy=True)
+                given = gr.data if isinstance(gr, Tensor) else np.asarray(gr)
+                arr = given.astype(r.data.dtype, copy=True)
                 g = self._computed("seedcopy", (src,), arr)
             acc[id(r)] = g if id(r) not in acc else self._add(acc[id(r)], g)
         grads_before = {k: t.grad for k, t in self.leaves.items()}
@@ -252,8 +261,21 @@ class Recorder:
         }
 
     def _add(self, a, b):
-        arr = self.nodes[a].array + self.nodes[b].array  # the engine's `prev + gi`
-        return self._computed("add", (a, b), arr)
+        """The engine's ``prev + gi``: a new node (the sum itself is the engine's)."""
+        x = self.nodes[a]
+        shape = np.broadcast_shapes(x.shape, self.nodes[b].shape)
+        self.nodes.append(Node("add", (a, b), np.empty(shape, x.dtype), keep=False))
+        self.code.append(("node", len(self.nodes) - 1))
+        return len(self.nodes) - 1
+
+    def _alias(self, array, n):
+        """``array`` (a gradient the engine stored or returned) holds node n's value."""
+        key = id(array)
+        self.node_of[key] = n
+        try:
+            weakref.finalize(array, self.node_of.pop, key, None)
+        except TypeError:
+            self.keep.append(array)
 
     def check_forward(self, prim, inputs, out):
         """The anomaly slot's forward check: apply is recorded by the profile instead."""
@@ -274,7 +296,8 @@ class Recorder:
         p = t._parents[i]
         key = id(p)
         bw["seen"][key] = p
-        bw["edges_in"].setdefault(key, []).append(gi)
+        if p._op is None or p._retains_grad:  # to tell whether the engine copied it
+            bw["edges_in"].setdefault(key, []).append(gi)
         prev = bw["acc"].get(key)
         bw["acc"][key] = n if prev is None else self._add(prev, n)
 
@@ -286,8 +309,7 @@ class Recorder:
         if inputs is not None:  # grad(): the gradients are returned, nothing is stored
             for t, f in zip(inputs, found):
                 if f is not None:
-                    self.node_of[id(f.data)] = bw["acc"][id(t)]
-                    self.keep.append(f)
+                    self._alias(f.data, bw["acc"][id(t)])
             return
         for key, t in bw["seen"].items():
             if not (t._op is None or t._retains_grad) or key not in bw["acc"]:
@@ -308,8 +330,7 @@ class Recorder:
                 node = self._add(old, acc)
                 copy = False
             self.code.append(("setgrad", t, node, copy))
-            self.node_of[id(t.grad.data)] = node
-            self.keep.append(t.grad)
+            self._alias(t.grad.data, node)
 
     # --- known calls ------------------------------------------------------------------
     def call_returned(self, call):
@@ -322,8 +343,19 @@ class Recorder:
         """After a call that replaced ``.grad`` arrays: later reads see them live."""
         for p in params:
             if p.grad is not None:
-                self.node_of[id(p.grad.data)] = self._computed("grad", (p, False), p.grad.data)
-                self.keep.append(p.grad)
+                self._computed("grad", (p, False), p.grad.data)
+
+    def release(self):
+        """After the capture: drop every array a plan does not need (the activations and
+        gradients of the step), so capturing holds little more memory than an eager step.
+        Kept: arrays from outside the ops (compared between captures), the arguments and
+        the unit seed."""
+        for node in self.nodes:
+            if node.kind not in ("ext", "arg", "seed"):
+                node.array = None
+        self.keep = [n.array for n in self.nodes if n.array is not None]
+        self.node_of = {}
+        self._backward = None
 
     def output(self, result):
         """The step's return value as a template of node references."""

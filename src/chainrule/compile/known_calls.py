@@ -256,7 +256,6 @@ def _draw(name, fn, like):
             rec.call_returned(call)
             if isinstance(out, Tensor):  # drawn here, so replayed here: the generator's order
                 rec._computed("callout", (call, draw), out.data)
-                rec.keep.append(out)
 
         key = (name, tuple(np.shape(a) for a in args), str(kwargs["dtype"]))
         call = Call(name, key, None, True, f"{name}(...)", returned)

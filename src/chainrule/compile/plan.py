@@ -43,7 +43,7 @@ class _Resolved:
 
     def __init__(self, node, kind, info):
         self.kind, self.info = kind, info
-        self.array, self.shape, self.dtype = node.array, node.shape, node.dtype
+        self.array, self.shape, self.dtype = None, node.shape, node.dtype
 
 
 def _same_bits(a, b):

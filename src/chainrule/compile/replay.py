@@ -22,6 +22,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import RAW
 from chainrule.compile.capture import Ref, TensorRef
+from chainrule.compile.optimizer_step import fast_step
 from chainrule.tensor import Tensor
 
 
@@ -198,8 +199,11 @@ def build(program, guards):
             em.lines.append(f"{em.obj(t, 'L')}.grad = Tensor({value})")
         elif kind == "call":
             call = entry[1]
-            if call.replay is not None:
-                em.lines.append(f"{em.obj(call.replay, 'C')}()")
+            replay = call.replay
+            if call.kind == "optimizer.step":
+                replay = fast_step(call.obj) or replay
+            if replay is not None:
+                em.lines.append(f"{em.obj(replay, 'C')}()")
         elif kind == "end":
             em.lines.append(f"return {em.expr(entry[1])}")
             continue

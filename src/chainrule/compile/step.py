@@ -130,6 +130,7 @@ class CompiledStep:
         except BaseException:
             self._cache.pop(sig, None)  # a refused or failing step is not half-captured
             raise
+        rec.release()
         self.captures += 1
         if entry.first is None:
             entry.first = rec

@@ -1,0 +1,99 @@
+"""Peers that bench/train_step.py adds to bench/common.py's tables: chainrule compiled
+(``cr.compile``) and the GEMM limit.
+
+* ``compiled``: the same model, optimizer and step as the ``chainrule`` peer, wrapped in
+  ``cr.compile``; its first calls (the warm-up) capture, the timed ones replay.
+* ``gemm``: only the matrix products of the hand-written NumPy step (3 forward, 5
+  backward at 3 layers: every product a training step cannot avoid), on the same
+  arrays. Nothing else — no bias, activation, softmax or update — so it is the floor
+  for any NumPy MLP step: the issue's "measured GEMM limit".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def step_compiled(layers, x, y, weights=None):
+    import common
+
+    import chainrule as cr
+    from chainrule.optim import SGD
+
+    forward, params = common.chainrule_model(layers, weights)
+    opt = SGD(params, lr=common.LR, momentum=common.MOMENTUM)
+    xt = cr.as_tensor(x)
+
+    @cr.compile
+    def train_step(xb, yb):
+        opt.zero_grad()
+        loss = cr.ops.cross_entropy(forward(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def step():
+        train_step(xt, y)
+
+    step.params = params
+    return step
+
+
+def step_gemm(layers, x, y, weights=None):
+    import common
+
+    weights = weights or common.init_weights(layers)
+    ws = [w.copy() for w, _ in weights]
+    hs = [x] + [np.zeros((len(x), w.shape[0]), np.float32) for w in ws]
+    deltas = [np.zeros_like(h) for h in hs[1:]]
+    grads = [np.zeros_like(w) for w in ws]
+
+    def step():
+        for k, w in enumerate(ws):  # a_k = h_{k-1} W_kᵀ
+            np.matmul(hs[k], w.T, out=hs[k + 1])
+        for k in range(len(ws) - 1, -1, -1):  # ∂L/∂W_k = δ_kᵀ h_{k-1}; δ_{k-1} = δ_k W_k
+            np.matmul(deltas[k].T, hs[k], out=grads[k])
+            if k:
+                np.matmul(deltas[k], ws[k], out=deltas[k - 1])
+
+    return step
+
+
+def epoch_compiled(layers, weights):
+    import common
+
+    import chainrule as cr
+    from chainrule.optim import SGD
+
+    forward, params = common.chainrule_model(layers, weights)
+    opt = SGD(params, lr=common.LR, momentum=common.MOMENTUM)
+
+    @cr.compile
+    def train_step(xb, yb):
+        opt.zero_grad()
+        loss = cr.ops.cross_entropy(forward(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def train(x, y, order, bs):
+        for i in range(0, len(order), bs):
+            idx = order[i : i + bs]
+            train_step(cr.as_tensor(x[idx]), y[idx])
+
+    def predict(x):
+        with cr.no_grad():
+            return forward(cr.as_tensor(x)).data.argmax(axis=1)
+
+    train.predict = predict
+    return train
+
+
+def register(common):
+    """Add the peers to common's tables (idempotent)."""
+    if "compiled" in common.MAKERS:
+        return
+    common.PEERS = ("chainrule", "compiled", *common.PEERS[1:], "gemm")
+    common.LABELS.update({"compiled": "chainrule compiled", "gemm": "GEMM limit"})
+    common.MAKERS.update({"compiled": step_compiled, "gemm": step_gemm})
+    common.EPOCH_MAKERS["compiled"] = epoch_compiled
