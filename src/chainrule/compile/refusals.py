@@ -12,9 +12,8 @@ from __future__ import annotations
 import os
 import sys
 
-import chainrule
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(chainrule.__file__)) + os.sep
+# chainrule/ itself (this file is chainrule/compile/refusals.py)
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 # files whose frames never count as "the user's line": the engine and this package
 _ENGINE_PARTS = ("autograd", "ops", "compile", "tensor.py", "creation.py", "backend.py")
 
