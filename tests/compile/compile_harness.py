@@ -52,7 +52,7 @@ def train(build, data, compiled, steps_per_batch=1, after_step=None):
             losses.append(bits(out.data))
             if after_step is not None:
                 after_step(opt)
-    return losses, snapshot(model, opt), fn
+    return losses, snapshot(model, opt), fn, model, opt
 
 
 def assert_same(build, data, after_step=None, replays_at_least=1):
@@ -64,7 +64,28 @@ def assert_same(build, data, after_step=None, replays_at_least=1):
     assert eager[1].keys() == comp[1].keys()
     for k in eager[1]:
         assert eager[1][k] == comp[1][k], f"{k} differs"
-    return comp[2]
+    return comp
+
+
+def assert_source_matches(step, model, opt, x, y):
+    """Run ``step.source()`` on copies, then replay ``step(x, y)``: the same bits."""
+    from chainrule import backend
+
+    ns = {}
+    exec(step.source(), ns)
+    kwargs = step.source_inputs()
+    rng = backend.get_rng_state()
+    result, grads = ns["train_step"](x, y, **kwargs)
+    backend.set_rng_state(rng)
+    replays = step.replays
+    loss = step(x, y)
+    assert step.replays == replays + 1, "the step did not replay"
+    assert np.asarray(result).tobytes() == np.asarray(loss.data).tobytes(), "loss"
+    for name, p in model.named_parameters():
+        assert kwargs["params"][name].tobytes() == p.data.tobytes(), name
+        assert grads[name].tobytes() == p.grad.data.tobytes(), name + ".grad"
+        for key, buf in kwargs["state"].get(name, {}).items():
+            assert buf.tobytes() == opt.state[p][key].tobytes(), (name, key)
 
 
 def classifier(
