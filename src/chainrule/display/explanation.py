@@ -5,8 +5,8 @@ element ids, stylesheet and script. Pasted into a notebook next to other outputs
 ids and CSS would clash with theirs (and with a second explanation). So it goes into an
 ``<iframe srcdoc=…>``: a document of its own, still fully inline — no file, no network,
 no widget state — that shows and steps the same in JupyterLab, VS Code, Colab and in a
-saved notebook converted by nbconvert or rendered by MkDocs. The frame grows to its
-content's height once loaded.
+saved notebook converted by nbconvert or rendered by MkDocs. The frame takes its
+content's height, and follows it as the steps change.
 """
 
 from __future__ import annotations
@@ -25,10 +25,14 @@ def page_iframe(expl, layout="builtin") -> str:
     graph_h = int(drawn.group(1)) if drawn else 300
     guess = graph_h + PAGE_CHROME  # until the frame has measured itself
     fid = new_id("crx", page)
-    # same-origin srcdoc: the parent may read the frame's height (and tests may click it)
+    # same-origin srcdoc: the parent may measure the frame's document. The frame follows
+    # its content's height (the narration of some steps is longer than others), so the
+    # page never scrolls inside the notebook.
     grow = (
-        "try{var d=this.contentDocument.documentElement;"
-        "this.style.height=(d.scrollHeight+4)+'px'}catch(e){}"
+        "var f=this;function fit(){try{var h=f.contentDocument.documentElement"
+        ".getBoundingClientRect().height;f.style.height=Math.ceil(h)+2+'px'}catch(e){}}"
+        "fit();try{new f.contentWindow.ResizeObserver(fit)"
+        ".observe(f.contentDocument.body)}catch(e){}"
     )
     return (
         f'<iframe id="{fid}" class="chainrule-explain" title="{esc(expl.title or "explain")}" '
