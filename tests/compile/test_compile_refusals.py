@@ -33,7 +33,7 @@ DATA = batches(4, 3, [8, 8, 8, 8])
     ids=["item", "float", "bool", "numpy", "print"],
 )
 def test_reading_a_value_into_python_names_the_line(read, what):
-    model, opt = setup()
+    model, _ = setup()
 
     @cr.compile
     def step(x, y):
@@ -154,7 +154,7 @@ def test_optimizer_closure_is_refused():
 
 
 def test_anomaly_mode_runs_eagerly():
-    model, opt = setup()
+    model, _ = setup()
     step = cr.compile(lambda x, y: F.cross_entropy(model(cr.Tensor(x)), y))
     with cr.detect_anomaly():
         for x, y in DATA:
@@ -216,7 +216,7 @@ def test_recapture_after_eval_frozen_parameter_new_layer_or_new_group():
 
 
 def test_the_cache_is_bounded():
-    model, opt = setup()
+    model, _ = setup()
     step = cr.compile(max_cache=2)(lambda x, y: F.cross_entropy(model(cr.Tensor(x)), y))
     for n in (3, 4, 5, 3, 4, 5):
         x, y = batches(4, 3, [n])[0]

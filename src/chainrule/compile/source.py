@@ -109,7 +109,7 @@ FORWARD = {
 
 
 def _vjp_linear(out, i, g, ans, ins, params, c):
-    x, w, b = ins
+    x, w, _ = ins
     if c.ndim(g) != 2:
         return None
     if i == 0:
@@ -527,7 +527,8 @@ class _Render:
             prev = "x" if k == 1 else f"h_{k - 1}"
             self.lines += [
                 "",
-                f"# layer {k}: a_{k} = W_{k} {prev} + b_{k}  (a row per example: {prev} W_{k}ᵀ + b_{k})",
+                f"# layer {k}: a_{k} = W_{k} {prev} + b_{k}"
+                f"  (a row per example: {prev} W_{k}ᵀ + b_{k})",
             ]
         elif name.startswith("h_") and n in self.layer and not name.endswith("_dropped"):
             k = self.layer[n]
@@ -725,7 +726,7 @@ class _Render:
             if kind == "node":
                 self.compute(entry[1])
             elif kind == "setgrad":
-                _, t, n, copy = entry
+                _, t, n, _ = entry
                 self.grad_expr[id(t)] = self.ref(n)
                 if id(t) in self.labels:
                     grads_out[self.labels[id(t)][0]] = t
