@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse
 
 from chainrule.autograd.mode import no_grad
-from chainrule.autograd.primitive import apply, defprimitive
+from chainrule.autograd.primitive import apply, defprimitive, tensor_function
 from chainrule.data import ArrayDataset
 from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
@@ -38,21 +38,44 @@ def _forward(w, b, *, x):
     return out
 
 
+def _first_order(g):
+    if isinstance(g, Tensor):  # create_graph=True: SciPy cannot multiply a Tensor
+        raise NotImplementedError(
+            "sparse_linear: no higher-order gradients (backward with create_graph=True)"
+        )
+    return g
+
+
 def _vjp_w(F, g, ans, w, b, *, x):
     # Gᵀ X computed as (Xᵀ G)ᵀ: SciPy multiplies sparse-times-dense, not dense-times-sparse
-    return np.ascontiguousarray(np.asarray(x.T @ g).T)
+    return np.ascontiguousarray(np.asarray(x.T @ _first_order(g)).T)
 
 
 def _vjp_b(F, g, ans, w, b, *, x):
-    return g.sum(axis=0)
+    return _first_order(g).sum(axis=0)
 
 
-SPARSE_LINEAR = defprimitive("sparse_linear", _forward, _vjp_w, _vjp_b, pattern=None)
+SPARSE_LINEAR = defprimitive(
+    "sparse_linear",
+    _forward,
+    _vjp_w,
+    _vjp_b,
+    symbol="linear",
+    formula="X @ {0}ᵀ + {1}",
+    vjp=("{g}ᵀ · X", "Σ_rows {g}"),
+    sentence=(
+        "sparse linear (X·Wᵀ + b, X a sparse data matrix): W gets the upstream gradient "
+        "transposed times X, and b sums its rows"
+    ),
+    params=(),
+)
 
 
+@tensor_function(SPARSE_LINEAR)
 def sparse_linear(x, weight, bias):
     """``x @ weightᵀ + bias`` for a SciPy sparse ``x`` (a static input: no gradient),
-    differentiable in ``weight`` and ``bias``; the result is a dense Tensor."""
+    differentiable in ``weight`` and ``bias`` (first order) with ∇W = gᵀ X and
+    ∇b = Σ_rows g; the result is a dense Tensor."""
     if x.shape[1] != weight.shape[1]:
         raise ValueError(
             f"sparse_linear: input has {x.shape[1]} features but the weight expects "
