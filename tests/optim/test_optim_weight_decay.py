@@ -1,7 +1,8 @@
-"""The lecture's weight-decay forms, demonstrated as equivalences between optimizers.
+"""The weight-decay forms, demonstrated as equivalences between optimizers.
 
-Lecture: L = NLL + λ/2‖W‖²  (the gradient gains λW), and the update
-θ ← θ − α∇L − λθ  (the decay not multiplied by α).
+The L2 penalty L = NLL + λ/2‖W‖² (the gradient gains λW), and the unscaled update
+θ ← θ − α∇L − λθ (the decay not multiplied by α; ``decay="unscaled"``, formerly
+``"lecture"``).
 """
 
 import numpy as np
@@ -54,20 +55,20 @@ def test_l2_penalty_in_the_loss_equals_adam_coupled_weight_decay_not_adamw():
     assert np.max(np.abs(by_hand[0] - adamw[0])) > 1e-4
 
 
-def test_lecture_update_one_step_by_hand():
+def test_unscaled_update_one_step_by_hand():
     alpha, lam = 0.1, 0.01
     W, b = cr.nn.Parameter(W0.copy()), cr.nn.Parameter(b0.copy())
     nll(W, b).backward()
     g = W.grad.data.copy()
-    optim.SGD([W, b], lr=alpha, weight_decay=lam, decay="lecture").step()
+    optim.SGD([W, b], lr=alpha, weight_decay=lam, decay="unscaled").step()
     np.testing.assert_allclose(W.data, W0 - alpha * g - lam * W0, rtol=1e-15, atol=1e-15)
 
 
 @pytest.mark.parametrize("alpha", [0.1, 0.5])
-def test_lecture_form_is_coupled_decay_with_lambda_divided_by_lr(alpha):
+def test_unscaled_form_is_coupled_decay_with_lambda_divided_by_lr(alpha):
     """θ − α∇L − λθ = θ − α(∇L + (λ/α)θ): the forms differ exactly by the lr factor."""
     lam = 0.004
-    lecture = train(lambda ps: optim.SGD(ps, lr=alpha, weight_decay=lam, decay="lecture"))
+    lecture = train(lambda ps: optim.SGD(ps, lr=alpha, weight_decay=lam, decay="unscaled"))
     coupled_same_lam = train(lambda ps: optim.SGD(ps, lr=alpha, weight_decay=lam))
     coupled_scaled = train(lambda ps: optim.SGD(ps, lr=alpha, weight_decay=lam / alpha))
     for a, b in zip(lecture, coupled_scaled):
@@ -84,11 +85,11 @@ def test_decoupled_equals_coupled_without_momentum_but_not_with_it():
     assert np.max(np.abs(run("decoupled", 0.9)[0] - run("coupled", 0.9)[0])) > 1e-4
 
 
-def test_lecture_form_with_momentum_shrinks_then_steps():
-    """With momentum the lecture form is θ ← (1 − λ)θ − α·v, v being torch's buffer."""
+def test_unscaled_form_with_momentum_shrinks_then_steps():
+    """With momentum the unscaled form is θ ← (1 − λ)θ − α·v, v being torch's buffer."""
     alpha, lam, mu = 0.1, 0.01, 0.9
     W, b = cr.nn.Parameter(W0.copy()), cr.nn.Parameter(b0.copy())
-    opt = optim.SGD([W, b], lr=alpha, momentum=mu, weight_decay=lam, decay="lecture")
+    opt = optim.SGD([W, b], lr=alpha, momentum=mu, weight_decay=lam, decay="unscaled")
     theta, v = W0.copy(), None
     for _ in range(5):
         opt.zero_grad()
@@ -104,3 +105,23 @@ def test_adamw_is_adam_with_decoupled_decay():
     a = train(lambda ps: optim.AdamW(ps, lr=0.01, weight_decay=0.1))
     b = train(lambda ps: optim.Adam(ps, lr=0.01, weight_decay=0.1, decay="decoupled"))
     np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_lecture_is_the_old_name_of_unscaled_also_in_saved_state():
+    def run(decay):
+        return train(lambda ps: optim.SGD(ps, lr=0.1, weight_decay=0.01, decay=decay))
+
+    for a, b in zip(run("lecture"), run("unscaled")):
+        np.testing.assert_array_equal(a, b)
+    W = cr.nn.Parameter(W0.copy())
+    opt = optim.SGD([W], lr=0.1, weight_decay=0.01, decay="lecture")
+    assert opt.param_groups[0]["decay"] == "unscaled"
+    # a state_dict saved before the rename still decays after loading
+    state = opt.state_dict()
+    state["param_groups"][0]["decay"] = "lecture"
+    fresh = optim.SGD([W], lr=0.1, weight_decay=0.01)
+    fresh.load_state_dict(state)
+    before = W.data.copy()
+    W.grad = cr.zeros_like(W)
+    fresh.step()
+    np.testing.assert_allclose(W.data, before * (1 - 0.01), rtol=1e-15)

@@ -389,6 +389,81 @@ def test_lr_scheduler_per_step_and_per_epoch_and_plateau():
     assert opt.param_groups[0]["lr"] == pytest.approx(0.01)
 
 
+def test_fit_steps_the_schedule_right_after_the_optimizer_and_on_metric_per_epoch():
+    """The textbook order: optimizer.step(), then scheduler.step(), before any callback
+    sees the step; a plateau scheduler (needs_metric) gets the validation loss."""
+    X, y = _blobs(n=40)
+    events, seen = [], []
+
+    class Spy(cr.optim.lr_scheduler.StepLR):
+        def step(self, *args):
+            events.append("scheduler")
+            super().step(*args)
+
+    model = _model()
+    opt = cr.optim.SGD(model.parameters(), lr=1.0)
+    real_step = opt.step
+    opt.step = lambda: (events.append("optimizer"), real_step())
+    sched = Spy(opt, step_size=100)
+    events.clear()  # a scheduler takes its first step when it is made, as torch's do
+    record = LambdaCallback(on_batch_end=lambda t, s, logs: events.append("callback"))
+    state_seen = []
+    fit(
+        model,
+        F.cross_entropy,
+        opt,
+        (X, y),
+        epochs=1,
+        batch_size=20,
+        scheduler=sched,
+        scheduler_interval="step",
+        callbacks=[record, LambdaCallback(on_train_begin=state_seen.append)],
+    )
+    assert events == ["optimizer", "scheduler", "callback"] * 2
+    assert state_seen[0].scheduler is sched  # what checkpoints save
+    with pytest.raises(ValueError, match="scheduler_interval must be 'step' or 'epoch'"):
+        fit(model, F.cross_entropy, opt, (X, y), 1, scheduler=sched, scheduler_interval="batch")
+
+    seen.clear()
+
+    class Plateau(cr.optim.lr_scheduler.ReduceLROnPlateau):
+        def step(self, metrics):
+            seen.append(metrics)
+            super().step(metrics)
+
+    opt = cr.optim.SGD(model.parameters(), lr=1.0)
+    history = fit(
+        model,
+        F.cross_entropy,
+        opt,
+        (X, y),
+        epochs=2,
+        batch_size=20,
+        val_data=(X, y),
+        scheduler=Plateau(opt, patience=0),
+        scheduler_interval="step",  # a metric scheduler steps per epoch regardless
+    )
+    assert seen == history["val_loss"]
+
+
+def test_old_names_still_work_with_a_deprecation_warning():
+    import chainrule.train as T
+    from chainrule import experiment
+
+    for old, new in (
+        ("Trainer", T.FitState),
+        ("LRScheduler", T.LRSchedulerCallback),
+        ("TrainConfig", experiment.TrainConfig),
+        ("run_training", experiment.run_training),
+        ("build_model", experiment.build_model),
+        ("prepare_data", experiment.prepare_run_data),
+    ):
+        with pytest.warns(DeprecationWarning, match=f"chainrule.train.{old} is deprecated"):
+            assert getattr(T, old) is new
+    with pytest.raises(AttributeError):
+        T.no_such_name
+
+
 def test_callback_list_skips_methods_a_callback_does_not_override():
     from chainrule.train import CallbackList
 

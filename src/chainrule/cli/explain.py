@@ -26,7 +26,7 @@ values: --at NAME=VALUE,...  with numbers or nested lists: w=[2,-3], W=[[1,2],[3
 def register(subparsers):
     p = subparsers.add_parser(
         "explain",
-        help="narrate the forward and backward pass of an expression or lecture example",
+        help="narrate the forward and backward pass of an expression or a built-in example",
         description=(
             "Show every value and gradient: the forward pass node by node, then the "
             "backward pass edge by edge (upstream × local = downstream), with each gate's "
@@ -43,7 +43,11 @@ def register(subparsers):
         metavar="NAME=VALUE,...",
         help="values of the variables (repeatable), e.g. x=-2,y=5 or w=[2,-3]",
     )
-    p.add_argument("--example", metavar="NAME", help="a built-in lecture example (see --list)")
+    p.add_argument(
+        "--example",
+        metavar="NAME",
+        help="a built-in example: the classic backpropagation exercises (see --list)",
+    )
     p.add_argument("--list", action="store_true", help="list the built-in examples")
     p.add_argument("--dot", metavar="FILE", help="write the graph as Graphviz DOT ('-': stdout)")
     p.add_argument("--svg", metavar="FILE", help="draw the graph as SVG (needs Graphviz)")

@@ -23,7 +23,7 @@ import chainrule
 from chainrule import backend
 from chainrule.data import load_dataset
 from chainrule.data.csv_files import is_number
-from chainrule.data.prepare import check_targets, prepare_inputs
+from chainrule.data.prepare import prepare_inputs
 from chainrule.experiment.config import GROUPS, TrainConfig, convert, read_config
 from chainrule.experiment.run import run_training
 from chainrule.experiment.run_folder import (
@@ -33,7 +33,7 @@ from chainrule.experiment.run_folder import (
     load_training_state,
     restore_model,
 )
-from chainrule.experiment.wiring import build_loss
+from chainrule.experiment.wiring import build_loss, check_targets
 from chainrule.files import atomic_write
 from chainrule.ops import softmax
 from chainrule.tensor import Tensor

@@ -99,17 +99,4 @@ def prepare_inputs(X, data_state: dict, dtype) -> np.ndarray:
     return np.ascontiguousarray(X, dtype=dtype)
 
 
-def check_targets(y, n_outputs: int, task: str, what: str) -> None:
-    """Class labels must index the model's outputs: ``0 <= y < n_outputs``."""
-    if task != "classification" or len(y) == 0:
-        return
-    lo, hi = int(np.min(y)), int(np.max(y))
-    if lo < 0 or hi >= n_outputs:
-        bad = int(np.flatnonzero((y < 0) | (y >= n_outputs))[0])
-        raise ValueError(
-            f"{what}: label {int(y[bad])} at row {bad} is out of range for a model with "
-            f"{n_outputs} outputs (labels must be 0..{n_outputs - 1})"
-        )
-
-
-__all__ = ["PreparedData", "check_targets", "prepare_data", "prepare_inputs"]
+__all__ = ["PreparedData", "prepare_data", "prepare_inputs"]

@@ -2,7 +2,7 @@
 
 Each check below reads the monitor records (per-layer statistics every N steps, see
 :mod:`chainrule.diagnostics.monitor`) and the per-epoch metrics, and turns one failure
-mode from the lecture into a :class:`~chainrule.diagnostics.report.Finding` with its
+mode of backpropagation into a :class:`~chainrule.diagnostics.report.Finding` with its
 evidence and a suggestion. Thresholds (module constants) are rules of thumb, chosen to
 separate the textbook failures from healthy runs by orders of magnitude rather than to
 be sharp.
@@ -215,7 +215,7 @@ def _grad_medians(data, steps=None):
 def _signal_profile(data):
     """(key, per-layer median, median per-step ratio first/last) of the error signal.
 
-    Prefers δ_k = ∂L/∂a_k (``delta_norm``), the lecture's backpropagated error; falls
+    Prefers δ_k = ∂L/∂a_k (``delta_norm``), the backpropagated error; falls
     back to the weight gradients ‖∂L/∂W_k‖ for records without it.
     """
     n = len(data.layers)

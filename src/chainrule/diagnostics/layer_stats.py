@@ -16,7 +16,7 @@ weights.
 
 Symmetry: hidden units are identical when all rows of ``[W | b]`` are equal to
 tolerance; identical units get identical gradients, so gradient descent cannot tell them
-apart (the lecture's "need to break symmetry").
+apart: initialization must break the symmetry.
 """
 
 from __future__ import annotations

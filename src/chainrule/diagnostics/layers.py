@@ -1,7 +1,7 @@
 """Find the (Linear, activation) pairs of a model, in forward order.
 
 The monitor and the model gradient check work on any Module whose leaf modules form the
-lecture's chain ``h_{k+1} = g(W_k h_k + b_k)``: an ``MLP`` (its ``.layers``), a
+chain ``h_{k+1} = g(W_k h_k + b_k)``: an ``MLP`` (its ``.layers``), a
 ``Sequential``, or any Module that registers its Linear layers and activations in the
 order it applies them. A Linear layer is a module with a 2-D ``weight``; the activation
 of layer k is the next leaf module when it is an activation, else "identity" (the

@@ -4,7 +4,7 @@ Every ``every`` batches (the first batch included) it records, for each Linear l
 the chain ``h_{k+1} = g(W_k h_k + b_k)``:
 
 * ``weight_norm`` ‖W_k‖ and ``grad_norm`` ‖∂L/∂W_k‖ (Frobenius), ``bias_grad_norm``;
-* ``delta_norm`` ‖δ_k‖, the lecture's error signal δ_k = ∂L/∂a_k at the layer's output
+* ``delta_norm`` ‖δ_k‖, the backpropagated error δ_k = ∂L/∂a_k at the layer's output
   (over the batch), read by a gradient hook on a_k — the quantity that vanishes;
 * ``update_ratio`` ‖ΔW_k‖ / ‖W_k‖ — how far one optimizer step moved the weights
   (around 1e-3 is the usual healthy value; ≫ 1e-2 means a large learning rate);
@@ -239,7 +239,7 @@ class GradientFlowMonitor(Callback):
             def keep(module, inputs, out, _k=info.index):
                 captured[_k] = _array(out)
                 if getattr(out, "requires_grad", False):
-                    # the lecture's error signal δ_k = ∂L/∂a_k, read as backward passes
+                    # the backpropagated error δ_k = ∂L/∂a_k, read as backward passes
                     out.register_hook(lambda g, _k=_k: deltas.__setitem__(_k, norm(g.data)))
 
             self._handles.append(info.module.register_forward_hook(keep))

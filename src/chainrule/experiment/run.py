@@ -16,7 +16,7 @@ from dataclasses import replace
 from chainrule import backend, optim
 from chainrule.checkpoint import load
 from chainrule.data import ArrayDataset, DataLoader, load_dataset
-from chainrule.data.prepare import PreparedData, check_targets, prepare_data
+from chainrule.data.prepare import PreparedData, prepare_data
 from chainrule.diagnostics.anomaly import detect_anomaly
 from chainrule.experiment.config import TrainConfig
 from chainrule.experiment.run_folder import (
@@ -31,6 +31,7 @@ from chainrule.experiment.wiring import (
     build_optimizer,
     build_penalty,
     build_scheduler,
+    check_targets,
 )
 from chainrule.train.callbacks import EarlyStopping
 from chainrule.train.loop import evaluate, fit

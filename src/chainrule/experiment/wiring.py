@@ -11,6 +11,7 @@ from chainrule import nn, optim
 from chainrule.diagnostics.monitor import GradientFlowMonitor
 from chainrule.experiment.config import TrainConfig
 from chainrule.nn import functional as F
+from chainrule.ops.labels import class_labels
 from chainrule.optim import lr_scheduler as S
 from chainrule.train import callbacks as C
 
@@ -20,6 +21,13 @@ def build_model(config: TrainConfig, n_features: int, n_outputs: int):
     sizes = [n_features, *config.layers, n_outputs]
     model = nn.MLP(sizes, activation=config.activation, init=config.init, dropout=config.dropout)
     return model.astype(np.dtype(config.dtype))
+
+
+def check_targets(y, n_outputs: int, task: str, what: str) -> None:
+    """Class labels must index the model's outputs, ``0 <= y < n_outputs`` (through the
+    one label validator, :func:`chainrule.ops.labels.class_labels`)."""
+    if task == "classification":
+        class_labels(what, y, n_outputs, classes=f"a model with {n_outputs} outputs")
 
 
 def build_loss(config: TrainConfig, task: str, n_outputs: int):
@@ -168,4 +176,5 @@ __all__ = [
     "build_optimizer",
     "build_penalty",
     "build_scheduler",
+    "check_targets",
 ]

@@ -10,11 +10,10 @@ from __future__ import annotations
 import math
 
 from chainrule import backend
+from chainrule.tensor import Tensor
 
 
 def _grads(parameters):
-    from chainrule.tensor import Tensor
-
     if isinstance(parameters, Tensor):
         parameters = [parameters]
     seen, params = set(), []
@@ -41,8 +40,6 @@ def clip_grad_norm_(
     exploding gradients). Raises ``RuntimeError`` when N is nan/inf and
     ``error_if_nonfinite`` is set.
     """
-    from chainrule.tensor import Tensor
-
     params = _grads(parameters)
     norm_type = float(norm_type)
     if max_norm < 0 or math.isnan(max_norm):
@@ -80,8 +77,6 @@ def clip_grad_norm_(
 
 def clip_grad_value_(parameters, clip_value: float) -> None:
     """Clamp every gradient entry into ``[-clip_value, clip_value]`` (new arrays)."""
-    from chainrule.tensor import Tensor
-
     if not clip_value >= 0:
         raise ValueError(f"clip_grad_value_: invalid clip_value {clip_value!r} (must be >= 0)")
     for p in _grads(parameters):

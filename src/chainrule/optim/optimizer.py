@@ -30,6 +30,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from chainrule import backend
+from chainrule.tensor import Tensor
 
 _CHUNK_BYTES = 1 << 20  # per array per chunk: scratch stays small, each ufunc call stays long
 _num_threads = None  # None: decide on first use
@@ -163,8 +164,6 @@ class Optimizer:
     def add_param_group(self, param_group: dict) -> None:
         """Add a group ``{"params": [...], <option>: value, ...}``; missing options come
         from ``defaults``. A parameter may belong to one group only."""
-        from chainrule.tensor import Tensor
-
         name = type(self).__name__
         if not isinstance(param_group, dict):
             raise TypeError(f"{name}: a param group must be a dict, got {type(param_group)}")
@@ -204,8 +203,6 @@ class Optimizer:
         The zero gradient is a new array, never the old one zeroed in place, because a
         gradient array may be shared between parameters.
         """
-        from chainrule.tensor import Tensor
-
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:

@@ -140,10 +140,6 @@ class FitState:
         self.resumed = True
 
 
-# deprecated name (before 0.2): it holds state, it does not train
-Trainer = FitState
-
-
 def _key(callback) -> str:
     """Where a callback's state is saved in a checkpoint (``state_key``, by default its
     class name, so saved names stay stable when a callback class is renamed)."""
