@@ -303,6 +303,11 @@ def refused_codes():
             in_place = name.endswith("_") and not name.startswith("_")
             if in_place or (name in _IN_PLACE_DUNDERS and name not in _NOT_IN_PLACE):
                 out[fn.__code__] = ("inplace", f"Tensor.{name}")
+    inplace = sys.modules.get("chainrule.ops.inplace")  # in-place ops called as functions
+    for name, fn in vars(inplace).items() if inplace is not None else ():
+        code = getattr(fn, "__code__", None)
+        if code is not None and name.endswith("_") and not name.startswith("_"):
+            out.setdefault(code, ("inplace", f"{name}"))
     hook = getattr(Tensor, "register_hook", None)
     if hook is not None:
         out[hook.__code__] = ("hook", "register_hook")

@@ -588,7 +588,7 @@ class _Render:
     def call(self, call):
         kind = call.kind
         if kind == "zero_grad":
-            self.lines += ["", f"# {call.label}: every gradient starts again from nothing"]
+            self.lines += ["", f"# {call.label}: the gradients below start from nothing"]
             for t in self._optimizer_params(call.obj):
                 self.grad_expr[id(t)] = f"np.zeros_like({self.param_var.get(id(t), 'None')})"
         elif kind == "optimizer.step":
