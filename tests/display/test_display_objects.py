@@ -37,6 +37,10 @@ def test_explanation_shows_the_step_through_page_in_its_own_frame():
     assert 'id="next"' in page and 'id="explain-data"' in page
     no_network(bundle["text/html"])
     ET.fromstring(bundle["image/svg+xml"])
+    # a viewer that strips frames (GitHub's) still shows the static picture
+    stripped = re.sub(r"<iframe .*?</iframe>", "", bundle["text/html"], flags=re.S)
+    fallback = re.search(r'<div class="chainrule-fallback">(<svg.*?</svg>)</div>', stripped, re.S)
+    assert 'data-node="q1"' in fallback.group(1) and "f = −12" in fallback.group(1)
 
 
 def test_two_explanations_on_one_page_do_not_collide():

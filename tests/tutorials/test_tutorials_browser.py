@@ -103,6 +103,8 @@ def test_step_through_the_embedded_explanation(browser, converted):
     page, _, errors = open_offline(browser, path)
     frames = page.locator(FRAME)
     assert frames.count() == 1
+    # the frame loaded, so it removed the static fallback picture beside it
+    assert page.locator(".chainrule-fallback").count() == 0
     handle = frames.first.element_handle()
     frame = handle.content_frame()
     frame.wait_for_selector("#next")

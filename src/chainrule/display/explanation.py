@@ -28,8 +28,11 @@ def page_iframe(expl, layout="builtin") -> str:
     # same-origin srcdoc: the parent may measure the frame's document. The frame follows
     # its content's height (the narration of some steps is longer than others), so the
     # page never scrolls inside the notebook.
+    # Where a sanitiser strips the frame (GitHub's notebook view), the static picture next
+    # to it stays; where the frame loads, it removes that fallback.
     grow = (
-        "var f=this;function fit(){try{var h=f.contentDocument.documentElement"
+        "var f=this,s=f.parentNode&&f.parentNode.querySelector('.chainrule-fallback');"
+        "if(s)s.remove();function fit(){try{var h=f.contentDocument.documentElement"
         ".getBoundingClientRect().height;f.style.height=Math.ceil(h)+2+'px'}catch(e){}}"
         "fit();try{new f.contentWindow.ResizeObserver(fit)"
         ".observe(f.contentDocument.body)}catch(e){}"
@@ -90,13 +93,16 @@ class GraphPicture:
 
 
 def explanation_bundle(expl, layout="builtin") -> dict:
-    """``text/plain``: the narration; ``text/html``: the page; ``image/svg+xml``: the graph."""
+    """``text/plain``: the narration; ``text/html``: the page (with the static picture as
+    a fallback for viewers that strip frames); ``image/svg+xml``: the graph."""
     from chainrule.display.graph import graph_svg
 
+    picture = graph_svg(expl, layout=layout)
+    fallback = f'<div class="chainrule-fallback">{picture}</div>'
     return {
         "text/plain": expl.text(),
-        "text/html": wrap(page_iframe(expl, layout), kind="explanation"),
-        "image/svg+xml": graph_svg(expl, layout=layout),
+        "text/html": wrap(page_iframe(expl, layout) + fallback, kind="explanation"),
+        "image/svg+xml": picture,
     }
 
 
