@@ -139,3 +139,11 @@ def test_draw_accepts_expressions_and_explanations_and_names_bad_input(tmp_path)
         p.save(tmp_path / "g.gif")
     with pytest.raises(ValueError, match="layout: expected"):
         draw(p.explanation, layout="circo")
+
+
+def test_an_explanation_draws_itself():
+    expl = explain_expression("(x+y)*z", "x=-2,y=5,z=-4")
+    picture = expl.draw()
+    assert picture.explanation is expl
+    assert texts(parse(picture.svg)) == texts(parse(draw(expl).svg))
+    assert "q1 = 3" in texts(parse(picture.svg))

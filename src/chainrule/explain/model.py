@@ -213,6 +213,14 @@ class Explanation:
             Path(path).write_text(text, encoding="utf-8")
         return text
 
+    def draw(self, layout="builtin", precision=3):
+        """A static SVG picture of the graph with every value and gradient (CS231n style),
+        drawn without Graphviz; see :func:`chainrule.draw`."""
+        # late-bound, like _repr_mimebundle_ below: display is a higher layer
+        from chainrule.display import draw
+
+        return draw(self, layout=layout, precision=precision)
+
     # Jupyter: the step-through page in its own frame, the narration as text
     def _repr_mimebundle_(self, include=None, exclude=None):
         # late-bound: chainrule.display sits above this layer (DESIGN.md), so it is
