@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "chainrule.cli.explain",  # explain
     "chainrule.cli.diagnose",  # diagnose, gradcheck
     "chainrule.cli.sweep",  # sweep, sweep-report
+    "chainrule.cli.playground",  # playground
 )
 
 

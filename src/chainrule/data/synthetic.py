@@ -165,3 +165,44 @@ def load_synthetic(
         name=kind,
         task="classification",
     )
+
+
+# --- regression surfaces ------------------------------------------------------------------
+# Two targets over the plane, as in the Playground's regression sets: points uniform in
+# [-1, 1]^2, float32 targets, ``noise`` the standard deviation of Gaussian noise added to
+# the target (not the coordinates: the surface is what a regression should recover).
+
+
+def _surface(n_samples: int, noise: float, seed, f):
+    _check(n_samples, noise, 1)
+    gen = as_generator(seed)
+    X = gen.uniform(-1.0, 1.0, size=(n_samples, 2))
+    y = f(X[:, 0], X[:, 1]) + noise * gen.standard_normal(n_samples)
+    return X.astype(np.float32), y.astype(np.float32)
+
+
+def make_plane(n_samples: int = 200, noise: float = 0.1, seed=0):
+    """A tilted plane, ``y = (x₁ + x₂) / 2``: a linear model fits it exactly."""
+    return _surface(n_samples, noise, seed, lambda a, b: 0.5 * (a + b))
+
+
+GAUSSIAN_BUMPS = (  # (centre x₁, centre x₂, height): two peaks, two pits
+    (-0.5, 0.5, 1.0),
+    (0.5, -0.5, 1.0),
+    (0.5, 0.5, -1.0),
+    (-0.5, -0.5, -1.0),
+)
+
+
+def make_gaussian_surface(n_samples: int = 200, noise: float = 0.1, seed=0, width: float = 0.3):
+    """A sum of four Gaussian bumps of standard deviation ``width``,
+    ``y = Σ_c h_c exp(−‖x − μ_c‖² / (2·width²))`` (see ``GAUSSIAN_BUMPS``): needs hidden
+    units."""
+
+    def f(a, b):
+        return sum(
+            h * np.exp(-((a - cx) ** 2 + (b - cy) ** 2) / (2 * width**2))
+            for cx, cy, h in GAUSSIAN_BUMPS
+        )
+
+    return _surface(n_samples, noise, seed, f)
