@@ -39,6 +39,9 @@ from chainrule.sweep.trial import failed_record, run_trial, thread_env, timed_ou
 
 RESUBMITS = 3  # a trial lost with its node is run again at most this many times
 HOLD = 60.0  # seconds a lost trial waits for the cluster to mark its node dead
+# seconds a crashed worker's trial waits to learn whether its node died too (Ray's health
+# check marks a dead node after period x threshold = 3 s x 5 with its defaults)
+VERDICT = 30.0
 
 
 def import_ray():
@@ -206,19 +209,18 @@ class RayExecutor:
         """``[(handle, record)]`` for the trials that ended within ``timeout`` seconds. A
         trial lost with its node is resubmitted under the same handle (the first attempt's
         object ref): the runner sees it end once, with the record of the attempt that ended."""
-        self._release_held()
+        out = self._release_held()
         handles = [h for h in handles if h in self._tasks]
         refs = [self._current[h] for h in handles if h not in self._held]
         if self.trial_timeout or self._held:
             timeout = min(timeout, 0.5)  # look at the board and the nodes often enough
         if not refs:  # every trial waits to be resubmitted
-            time.sleep(timeout)
-            return []
-        ready, rest = self.ray.wait(refs, num_returns=1, timeout=timeout)
+            time.sleep(0 if out else timeout)
+            return out
+        ready, rest = self.ray.wait(refs, num_returns=1, timeout=0 if out else timeout)
         if ready and rest:  # collect everything else that is already done too
             more, rest = self.ray.wait(rest, num_returns=len(rest), timeout=0)
             ready += more
-        out = []
         for ref in ready:
             handle = self._handle_of[ref]
             record = self._result(handle, ref)
@@ -229,59 +231,81 @@ class RayExecutor:
         return out
 
     def _result(self, handle, ref):
-        """The record of a finished task, or None when it was resubmitted."""
+        """The record of a finished task, or None when it waits to be resubmitted."""
         task, pruner = self._tasks[handle]
         try:
             record = self.ray.get(ref)
         except Exception as e:  # run_trial never raises: Ray lost the task or its worker
             reason = _first_line(e)
-            node = self._lost_node(e, task)
-            if node is not False:
-                lost = self._lost.setdefault(task["id"], [])
-                lost.append(reason)
-                if len(lost) <= RESUBMITS:  # run again once the cluster knows
-                    del self._handle_of[ref]
-                    self._held[handle] = (task, pruner, node, time.monotonic())
-                    return None
-                record = failed_record(task, f"lost with its node {len(lost)} times: {reason}")
-            else:
+            exc = self.ray.exceptions
+            start = self._board_snapshot().get((task["id"], task["attempt"]))
+            node = start[1] if start else None
+            verdict = False  # True: the worker may have crashed on its own
+            if isinstance(e, exc.NodeDiedError):
+                named = re.search(r"node ID: ([0-9a-f]+)", str(e))
+                node = named.group(1) if named else node
+            elif isinstance(e, exc.WorkerCrashedError):
+                # the worker died with its node, or on its own: the node's fate decides,
+                # and the cluster needs its health check to tell
+                verdict = True
+            elif not isinstance(e, exc.ObjectLostError):
                 record = failed_record(task, f"worker process died: {reason}")
-        return self._finish(handle, ref, task, record)
+                return self._finish(handle, task, record)
+            if self._hold(handle, ref, task, pruner, node, reason, verdict):
+                return None
+            lost = self._lost[task["id"]]
+            record = failed_record(task, f"lost with its node {len(lost)} times: {reason}")
+        return self._finish(handle, task, record)
 
-    def _finish(self, handle, ref, task, record) -> dict:
-        del self._tasks[handle], self._current[handle], self._handle_of[ref]
+    def _hold(self, handle, ref, task, pruner, node, reason, verdict=False) -> bool:
+        """Keep a lost trial until its node is reported dead, then resubmit it; False when
+        it was lost too often already. ``verdict``: it may yet turn out to have crashed."""
+        lost = self._lost.setdefault(task["id"], [])
+        lost.append(reason)
+        if len(lost) > RESUBMITS:
+            return False
+        self._handle_of.pop(ref, None)
+        self._held[handle] = (task, pruner, node, time.monotonic(), verdict)
+        return True
+
+    def _finish(self, handle, task, record) -> dict:
+        ref = self._current.pop(handle)
+        self._handle_of.pop(ref, None)
+        del self._tasks[handle]
         record["attempt"] = task["attempt"]
         lost = self._lost.pop(task["id"], None)
         if lost:
             record["lost"] = lost
         return record
 
-    def _lost_node(self, error, task):
-        """The id of the dead node ``error`` says the task was lost with (None when it does
-        not say which), or False when the task was not lost with a node."""
-        exc = self.ray.exceptions
-        start = self._board_snapshot().get((task["id"], task["attempt"]))
-        if isinstance(error, exc.NodeDiedError):
-            named = re.search(r"node ID: ([0-9a-f]+)", str(error))
-            return named.group(1) if named else (start[1] if start else None)
-        if isinstance(error, exc.ObjectLostError):
-            return start[1] if start else None
-        if isinstance(error, exc.WorkerCrashedError) and start is not None:
-            alive = {n["NodeID"] for n in self.ray.nodes() if n.get("Alive")}
-            return start[1] if start[1] not in alive else False  # its node went too
-        return False
-
-    def _release_held(self) -> None:
-        """Resubmit the lost trials whose node the cluster now reports dead (until then
-        Ray may still place a new task on it), or that waited :data:`HOLD` seconds."""
+    def _release_held(self) -> list:
+        """Resubmit the held trials whose node the cluster now reports dead (until then Ray
+        may place a new task on it again), or that waited :data:`HOLD` seconds; a crashed
+        worker whose node is still alive after :data:`VERDICT` seconds failed its trial.
+        Returns ``[(handle, failed record)]``."""
         if not self._held:
-            return
+            return []
         alive = {n["NodeID"] for n in self.ray.nodes() if n.get("Alive")}
-        now = time.monotonic()
-        for handle, (task, pruner, node, since) in list(self._held.items()):
-            if node is None or node not in alive or now - since > HOLD:
-                del self._held[handle]
-                self._resubmit(handle, task, pruner)
+        now, out = time.monotonic(), []
+        for handle, (task, pruner, node, since, verdict) in list(self._held.items()):
+            if node is None:  # the board may hear of the start after the crash
+                start = self._board_snapshot().get((task["id"], task["attempt"]))
+                node = start[1] if start else None
+                if node is None and verdict and now - since <= VERDICT:
+                    continue
+                self._held[handle] = (task, pruner, node, since, verdict)
+            if node is not None and node in alive:
+                if verdict and now - since > VERDICT:  # the node lives: the worker crashed
+                    del self._held[handle]
+                    reason = self._lost[task["id"]].pop()
+                    record = failed_record(task, f"worker process died: {reason}")
+                    out.append((handle, self._finish(handle, task, record)))
+                    continue
+                if verdict or now - since <= HOLD:
+                    continue
+            del self._held[handle]
+            self._resubmit(handle, task, pruner)
+        return out
 
     def _resubmit(self, handle, task, pruner) -> None:
         task = {**task, "attempt": task["attempt"] + 1}
@@ -307,10 +331,9 @@ class RayExecutor:
             start = starts.get((task["id"], task["attempt"]))
             if start is None or now - start[0] < self.trial_timeout:
                 continue
-            ref = self._current[handle]
-            self.ray.cancel(ref, force=True)  # kills the worker process running it
+            self.ray.cancel(self._current[handle], force=True)  # kills its worker process
             record = timed_out(task, self.trial_timeout, now - start[0])
-            out.append((handle, self._finish(handle, ref, task, record)))
+            out.append((handle, self._finish(handle, task, record)))
         return out
 
     def close(self):
