@@ -119,3 +119,23 @@ def test_lecture_warning_inits_are_accepted_and_build_what_they_say():
         model = build_model(config, n_features=4, n_outputs=3)
         first = model.linears[0].weight.numpy()
         assert (first == np.float32(expected)).all()
+
+
+def test_clashing_options_raise_their_own_error_class():
+    from chainrule.experiment.options import OptionCombinationError
+
+    for values in (
+        {"nesterov": True, "momentum": 0},
+        {"decay_style": "unscaled", "optimizer": "adam"},
+        {"early_stopping": 3, "val_split": 0},
+    ):
+        with pytest.raises(OptionCombinationError):
+            TrainConfig.from_dict(values)
+    for values in ({"lr": -1}, {"epochs": 0}, {"optimizer": "sgdd"}):
+        with pytest.raises(ValueError) as info:
+            TrainConfig.from_dict(values)
+        assert not isinstance(info.value, OptionCombinationError), values
+
+
+def test_decay_style_lecture_is_the_old_name_of_unscaled():
+    assert TrainConfig.from_dict({"decay_style": "lecture"}).decay_style == "unscaled"

@@ -24,7 +24,8 @@ from chainrule import backend
 from chainrule.data import load_dataset
 from chainrule.data.csv_files import is_number
 from chainrule.data.prepare import prepare_inputs
-from chainrule.experiment.config import GROUPS, TrainConfig, convert, read_config
+from chainrule.experiment.config import GROUPS, TrainConfig, read_config
+from chainrule.experiment.options import convert
 from chainrule.experiment.run import run_training
 from chainrule.experiment.run_folder import (
     config_of,

@@ -6,6 +6,9 @@ mode of backpropagation into a :class:`~chainrule.diagnostics.report.Finding` wi
 evidence and a suggestion. Thresholds (module constants) are rules of thumb, chosen to
 separate the textbook failures from healthy runs by orders of magnitude rather than to
 be sharp.
+
+One flat catalogue of checks (one function per failure mode, run in order by
+``diagnose``), so it is kept whole past the ~500-line guide.
 """
 
 from __future__ import annotations

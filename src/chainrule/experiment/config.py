@@ -19,10 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from chainrule.experiment.options import (
+    OptionCombinationError,
+    convert,
+    dashed,
+    option,
+    underscored,
+)
 from chainrule.files import read_toml
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", "identity")
@@ -53,57 +58,8 @@ DTYPES = ("float32", "float64")
 GROUPS = ("data", "model", "optimization", "regularization", "schedule", "run")
 
 
-class OptionCombinationError(ValueError):
-    """Options that are each valid but do not go together (``nesterov`` without momentum,
-    ``early_stopping`` without a validation split). A sweep can only judge these per
-    trial, so it tells them from single-option errors by this class."""
-
-
 # the learning rate used when none is given: each optimizer's usual good starting point
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2}
-
-
-def _lower(text: str) -> str:
-    return text.lower()
-
-
-def _dashed(text: str) -> str:
-    return text.lower().replace("_", "-")
-
-
-def _underscored(text: str) -> str:
-    return text.lower().replace("-", "_")
-
-
-def option(
-    default,
-    help: str,
-    group: str,
-    kind: str,
-    choices=None,
-    metavar=None,
-    nullable=False,
-    spelling: Callable[[str], str] = _lower,
-    aliases: dict | None = None,
-    scaled: tuple = (),
-):
-    """A config field.
-
-    Args:
-        kind: bool, int, float, str, int_list or float_list.
-        choices: the canonical values of a ``str`` option, or None for any string.
-        nullable: the field also accepts None (unset) and defaults to it.
-        spelling: maps what a user typed to the canonical spelling before the choice is
-            checked (default: lower case; e.g. ``_dashed`` turns ``cross_entropy`` into
-            ``cross-entropy``).
-        aliases: old names still accepted, ``{old: canonical}``.
-        scaled: choices that take a number after a colon (``normal:0.01``).
-    """
-    meta = dict(help=help, group=group, kind=kind, choices=choices, metavar=metavar)
-    meta.update(nullable=nullable, spelling=spelling, aliases=dict(aliases or {}), scaled=scaled)
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -149,7 +105,7 @@ class TrainConfig:
         metavar="N,N,...",
     )
     activation: str = option(
-        "relu", "hidden-layer activation", "model", "str", ACTIVATIONS, spelling=_underscored
+        "relu", "hidden-layer activation", "model", "str", ACTIVATIONS, spelling=underscored
     )
     init: str = option(
         "he",
@@ -171,7 +127,7 @@ class TrainConfig:
         "optimization",
         "str",
         LOSSES,
-        spelling=_dashed,
+        spelling=dashed,
     )
     optimizer: str = option("sgd", "optimizer", "optimization", "str", OPTIMIZERS)
     lr: float | None = option(
@@ -423,81 +379,6 @@ class TrainConfig:
             raise OptionCombinationError(
                 "early_stopping watches the validation loss: set val_split > 0"
             )
-
-
-def convert(f: dataclasses.Field, value, what: str):
-    """``value`` (from TOML or the command line) as the field's type, or ValueError."""
-    meta = f.metadata
-    kind = meta["kind"]
-    if value is None:
-        if meta["nullable"]:
-            return None
-        raise ValueError(f"{what} cannot be empty")
-    try:
-        if kind == "bool":
-            if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on"):
-                out = True
-            elif isinstance(value, str) and value.lower() in ("false", "no", "0", "off"):
-                out = False
-            elif isinstance(value, bool):
-                out = value
-            else:
-                raise ValueError
-        elif kind == "int":
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            out = int(value)
-        elif kind == "float":
-            if isinstance(value, bool):
-                raise ValueError
-            out = float(value)
-            if not math.isfinite(out):
-                raise ValueError
-        elif kind == "str":
-            if not isinstance(value, str):
-                raise ValueError
-            out = value
-        elif kind in ("int_list", "float_list"):
-            item = int if kind == "int_list" else float
-            if isinstance(value, str):
-                parts = [p.strip() for p in value.replace(" ", ",").split(",") if p.strip()]
-            elif isinstance(value, (list, tuple)):
-                parts = list(value)
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                parts = [value]
-            else:
-                raise ValueError
-            out = []
-            for p in parts:
-                if isinstance(p, bool) or (item is int and isinstance(p, float)):
-                    raise ValueError
-                out.append(item(p))
-        else:  # pragma: no cover - a schema error
-            raise AssertionError(f"unknown kind {kind}")
-    except (TypeError, ValueError):
-        expected = {
-            "int_list": "a comma-separated list of integers",
-            "float_list": "a comma-separated list of numbers",
-            "bool": "true or false",
-            "int": "an integer",
-            "float": "a finite number",
-            "str": "a string",
-        }[kind]
-        raise ValueError(f"{what} must be {expected}, got {value!r}") from None
-    choices = meta["choices"]
-    if choices is not None:
-        out = meta["spelling"](out)
-        out = meta["aliases"].get(out, out)
-        head, colon, scale = out.partition(":")
-        if colon and head in meta["scaled"]:
-            try:
-                float(scale)
-            except ValueError:
-                raise ValueError(f"{what}: bad scale in {value!r} (e.g. {head}:0.01)") from None
-            return out
-        if out not in choices:
-            raise ValueError(f"{what}: invalid choice {value!r}; choose from: {', '.join(choices)}")
-    return out
 
 
 # --- TOML ---------------------------------------------------------------------------------

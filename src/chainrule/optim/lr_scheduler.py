@@ -1,5 +1,8 @@
 """Learning-rate scheduler objects with ``torch.optim.lr_scheduler``'s names and semantics.
 
+One flat catalogue (a base class and one class per schedule, each with its formula), so
+it is kept whole past the ~500-line guide: a schedule is found by its torch name here.
+
 A scheduler writes ``group["lr"]`` of its optimizer's param groups. Use it as in torch::
 
     opt = SGD(model.parameters(), lr=0.1, momentum=0.9)

@@ -32,7 +32,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from chainrule.experiment.config import OptionCombinationError, TrainConfig, convert
+from chainrule.experiment.config import TrainConfig
+from chainrule.experiment.options import OptionCombinationError, convert
 from chainrule.files import read_toml
 from chainrule.sweep.space import (
     KINDS,
