@@ -35,6 +35,10 @@ def reachable_modules(fn, args=(), kwargs=None):
             if id(v) not in seen:
                 seen.add(id(v))
                 roots.append(v)
+        elif depth and callable(v) and getattr(v, "__closure__", None):
+            for cell in v.__closure__:  # a helper function closing over the layers
+                with contextlib.suppress(ValueError):
+                    visit(cell.cell_contents, depth - 1)
         elif depth and hasattr(v, "__dict__") and not isinstance(v, type):
             for x in list(vars(v).values()):
                 visit(x, depth - 1)

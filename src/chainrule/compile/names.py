@@ -26,15 +26,20 @@ def identifier(text: str) -> str:
 def parameter_labels(program, fn, args=(), kwargs=None):
     """``{id(param): (state_dict name, display name)}`` for the program's leaves."""
     owner = {}
-    for root in reachable_modules(fn, args, kwargs):
+    roots = reachable_modules(fn, args, kwargs)
+    for r, root in enumerate(roots):
+        prefix = f"{r}." if len(roots) > 1 else ""  # several roots: "0.weight", "1.weight"
         for mod_name, m in root.named_modules():
             for attr, p in m._parameters.items():
                 if p is not None:
-                    full = f"{mod_name}.{attr}" if mod_name else attr
+                    full = prefix + (f"{mod_name}.{attr}" if mod_name else attr)
                     owner.setdefault(id(p), (full, m, attr))
     labels, linear_index = {}, {}
     for t in program.leaves:
         if id(t) not in owner:
+            if t.requires_grad:  # a parameter outside any module the step reaches
+                name = f"param{sum(1 for v in labels.values() if v[0].startswith('param'))}"
+                labels[id(t)] = (name, name)
             continue
         full, m, attr = owner[id(t)]
         display = full
