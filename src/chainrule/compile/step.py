@@ -112,12 +112,16 @@ class CompiledStep:
             try:
                 out = entry.replay(arrays)
             except Stale:
+                if self._hooked(args, kwargs):  # a monitor's hooks for this call: eager
+                    return self.fn(*args, **kwargs)
                 del self._cache[sig]
                 entry = None
             else:
                 self.replays += 1
                 self._cache.move_to_end(sig)
                 return out
+        if self._hooked(args, kwargs):
+            return self.fn(*args, **kwargs)
         if entry is None:
             entry = self._cache[sig] = _Entry()
             while len(self._cache) > self.max_cache:
@@ -155,6 +159,15 @@ class CompiledStep:
             del self._cache[sig]
             raise
         return out
+
+    def _hooked(self, args, kwargs):
+        """Whether a module the step reaches has forward hooks now (a diagnostics monitor
+        watching this step): such calls run eagerly, so the hooks see a real forward."""
+        return any(
+            m._forward_hooks
+            for root in _guards.reachable_modules(self.fn, args, kwargs)
+            for _, m in root.named_modules()
+        )
 
     # --- inspection -------------------------------------------------------------------
     def _latest(self):
