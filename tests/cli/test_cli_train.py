@@ -262,3 +262,26 @@ def test_monitor_and_detect_anomaly_flags(tmp_path):
     assert result.returncode == 0, result.stderr
     records = (tmp_path / "r" / "monitor.jsonl").read_text().splitlines()
     assert records and json.loads(records[0])
+
+
+def test_a_diverged_run_writes_valid_json_with_the_real_counts(tmp_path):
+    out = tmp_path / "r"
+    result = chainrule("train", *TINY, "--lr", "1e9", "--schedule", "constant", "--out", out)
+    assert result.returncode == 1, result.stderr
+    assert "RuntimeWarning" not in result.stderr  # NumPy's overflow noise stays out
+
+    def refuse(constant):  # what a strict JSON parser (any other language) does
+        raise ValueError(f"not JSON: {constant}")
+
+    metrics = json.loads((out / "metrics.json").read_text(), parse_constant=refuse)
+    step = int(result.stderr.split("(global step ")[1].split(")")[0])
+    assert step >= 1
+    assert metrics["steps"] == step
+    assert metrics["epochs"] == 1 and metrics["epochs_completed"] == 0
+    assert metrics["test_loss"] is None
+    assert "test_loss" in metrics["null_reasons"]
+    assert "nan" in metrics["null_reasons"]["test_loss"]
+    assert metrics["stop_reason"].startswith("loss became")
+    assert f"{step} steps" in result.stdout
+    for line in (out / "metrics.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=refuse)

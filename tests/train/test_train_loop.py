@@ -280,6 +280,8 @@ def test_nan_guard_stops_and_names_epoch_and_step():
     assert len(history) == 0 and len(calls) == 3  # stopped right there
     assert history.stop_reason.startswith("loss became nan")
     assert "epoch 1, step 3 of 4 (global step 3)" in history.stop_reason
+    # what the finished epochs cannot show: the steps taken and the unfinished epoch
+    assert history.steps == 3 and history.epochs_run == 1 and history.seconds > 0
 
 
 def test_early_stopping_stops_and_restores_the_best_weights():

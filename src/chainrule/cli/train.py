@@ -310,6 +310,8 @@ def summary(results: dict, config) -> str:
     elif results["test_loss"] is not None:
         lines.append(f"test loss {results['test_loss']:.4f}")
     tail = f"{results['epochs']} epochs, {results['steps']} steps, {results['seconds']:.1f} s"
+    if results["epochs_completed"] < results["epochs"]:
+        tail += f" (stopped during epoch {results['epochs']})"
     if results["stopped_early"]:
         tail += f" (early stop; best epoch {results['best_epoch']})"
     lines.append(f"{tail}; {results['n_parameters']:,} parameters")

@@ -13,6 +13,8 @@ import os
 import time
 from dataclasses import replace
 
+import numpy as np
+
 from chainrule import backend, optim
 from chainrule.checkpoint import load
 from chainrule.data import ArrayDataset, DataLoader, load_dataset
@@ -40,8 +42,11 @@ from chainrule.train.state import check_training_state
 
 
 def load_splits(config: TrainConfig):
-    """The data set ``config.data`` names, as train/test ``Splits``."""
-    return load_dataset(config.data, data_dir=config.data_dir)
+    """The data set ``config.data`` names, as train/test ``Splits`` (split by the data
+    set's own rule unless ``test_fraction`` is set)."""
+    if config.test_fraction is None:
+        return load_dataset(config.data, data_dir=config.data_dir)
+    return load_dataset(config.data, data_dir=config.data_dir, test_fraction=config.test_fraction)
 
 
 def prepare_run_data(config: TrainConfig, splits=None) -> PreparedData:
@@ -147,7 +152,10 @@ def run_training(
     extra = {"config": resolved(config).to_dict(), "data": data.state}
 
     anomaly = detect_anomaly() if config.detect_anomaly else contextlib.nullcontext()
-    with thread_limit(config.threads, log), anomaly:
+    # A run that diverges is stopped and reported by the NaN guard (stop_reason, exit 1);
+    # NumPy's overflow/invalid-value warnings on the way there would only be noise.
+    quiet_fp = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+    with thread_limit(config.threads, log), anomaly, quiet_fp:
         history = fit(
             model,
             loss_fn,
@@ -163,7 +171,7 @@ def run_training(
             resume=state,
             extra_state=extra,
         )
-    test = evaluate(model, loss_fn, data.test) if len(data.test[1]) else {}
+        test = evaluate(model, loss_fn, data.test) if len(data.test[1]) else {}
     results = summarize(config, history, test, model, cbs)
     results["seconds_total"] = time.perf_counter() - wall
     results["run_dir"] = run_dir
@@ -197,9 +205,10 @@ def summarize(config, history, test: dict, model, callbacks) -> dict:
         "val_accuracy": last.get("val_accuracy"),
         "best_val_loss": None if best is None else best["val_loss"],
         "best_epoch": None if best is None else best["epoch"],
-        "epochs": len(history),
-        "steps": last.get("step", 0),
-        "seconds": float(sum(e["seconds"] for e in history)),
+        "epochs": history.epochs_run,  # an epoch the run stopped in counts
+        "epochs_completed": len(history),
+        "steps": history.steps,
+        "seconds": history.seconds,
         "stopped_early": bool(stopper is not None and stopper.stopped_epoch is not None),
         "stop_reason": history.stop_reason,
         "n_parameters": int(sum(p.size for p in model.parameters())),

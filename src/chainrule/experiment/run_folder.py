@@ -19,6 +19,7 @@ Every file is written with :func:`chainrule.files.atomic_write` (atomic, umask h
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 
@@ -47,9 +48,26 @@ def start_run_folder(run_dir, config: TrainConfig) -> None:
 
 
 def write_results(run_dir, results: dict) -> None:
-    """``metrics.json``: the final results (everything but the per-epoch history)."""
-    payload = {k: v for k, v in results.items() if k != "history"}
-    atomic_write(os.path.join(run_dir, RESULTS_FILE), json.dumps(payload, indent=2))
+    """``metrics.json``: the final results (everything but the per-epoch history).
+
+    JSON has no NaN or infinity (``json.dumps`` would write a bare ``NaN`` that no other
+    language reads), so a number that is not finite is written as null and its key is
+    explained in ``null_reasons``.
+    """
+    payload, reasons = {}, {}
+    for key, value in results.items():
+        if key == "history":
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            reasons[key] = f"{key} is {value} (not a finite number)" + (
+                ": the run diverged, see stop_reason" if results.get("stop_reason") else ""
+            )
+            value = None
+        payload[key] = value
+    if reasons:
+        payload["null_reasons"] = reasons
+    text = json.dumps(payload, indent=2, allow_nan=False)
+    atomic_write(os.path.join(run_dir, RESULTS_FILE), text)
 
 
 def check_schedule_length(state: dict, config: TrainConfig) -> None:

@@ -10,11 +10,19 @@ class History:
     ``history[i]`` is epoch i's dict; ``history["val_loss"]`` is that metric across epochs
     (None where it was not measured); ``history.last`` is the latest dict.
     ``stop_reason`` says why a callback stopped the run early (e.g. a NaN loss), else None.
+
+    ``fit`` also records what the finished epochs alone do not show when a run stops part
+    way through an epoch: ``steps`` (optimizer steps taken in the whole run),
+    ``epochs_run`` (epochs begun, the unfinished one included) and ``seconds`` (training
+    time, the unfinished epoch's included).
     """
 
     def __init__(self, epochs=None):
         self.epochs: list[dict] = [dict(e) for e in (epochs or [])]
         self.stop_reason: str | None = None
+        self.steps = int(self.epochs[-1].get("step", 0)) if self.epochs else 0
+        self.epochs_run = len(self.epochs)
+        self.seconds = float(sum(e.get("seconds", 0.0) for e in self.epochs))
 
     def append(self, logs: dict) -> None:
         self.epochs.append(dict(logs))

@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from chainrule.autograd import no_grad
+from chainrule.compile import compile as compile_step
 from chainrule.data import ArrayDataset, DataLoader
 from chainrule.tensor import Tensor
 from chainrule.train.callbacks import CallbackList
@@ -47,6 +48,7 @@ def fit(
     run_dir=None,
     resume: dict | None = None,
     extra_state: dict | None = None,
+    compile: bool = False,  # noqa: A002 - the option's name, as cr.compile's
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_data``; returns the ``History``.
 
@@ -70,6 +72,9 @@ def fit(
         resume: a training state from ``FitState.state_dict()`` (e.g. ``cr.load`` of a
             ``last.ckpt.npz``): training continues exactly where that run stood.
         extra_state: JSON-able facts saved into every checkpoint (config, data stats).
+        compile: capture forward, loss and backward once per batch shape and replay them
+            (``cr.compile``): the same numbers, bit for bit, without the engine's per-op
+            work. Callbacks see the replay's gradients and a loss without a graph.
 
     Each epoch appends ``{epoch, train_loss, train_accuracy, val_loss, val_accuracy, lr,
     seconds, step}`` to the history (accuracies are None for non-integer targets).
@@ -87,6 +92,17 @@ def fit(
         state.load_state_dict(resume)  # checks everything before changing anything
     cb = CallbackList(callbacks)
 
+    def forward_backward(x, y):  # the step up to the gradients: eager, or captured once
+        out = model(Tensor(x))  # (B, n_outputs) logits
+        loss = loss_fn(out, y)  # data loss, a scalar
+        objective = loss if penalty is None else loss + penalty(model)
+        optimizer.zero_grad()
+        objective.backward()
+        return out, loss
+
+    if compile:
+        forward_backward = compile_step(forward_backward)
+
     cb.on_train_begin(state)
     while state.epoch < epochs and not state.stop_training:
         epoch = state.epoch
@@ -97,11 +113,7 @@ def fit(
         for x, y in loader:
             step = state.global_step
             cb.on_batch_begin(state, step)
-            out = model(Tensor(x))  # (B, n_outputs) logits
-            loss = loss_fn(out, y)  # data loss, a scalar
-            objective = loss if penalty is None else loss + penalty(model)
-            optimizer.zero_grad()
-            objective.backward()
+            out, loss = forward_backward(x, y)
             state.last_batch, state.last_loss = (x, y), loss
             cb.on_after_backward(state)  # grads ready: clipping, gradient monitors
             optimizer.step()  # θ ← θ − α·update
@@ -135,8 +147,15 @@ def fit(
                 scheduler.step()
         cb.on_epoch_end(state, epoch, logs)
     cb.on_train_end(state)
-    state.history.stop_reason = state.stop_reason
-    return state.history
+    history = state.history
+    history.stop_reason = state.stop_reason
+    history.steps = state.global_step
+    unfinished = state.sums[2] > 0  # stopped mid-epoch: examples seen but no summary
+    history.epochs_run = len(history) + int(unfinished)
+    history.seconds = float(sum(e["seconds"] for e in history)) + (
+        float(state.sums[3]) if unfinished else 0.0
+    )
+    return history
 
 
 def evaluate(model, loss_fn, data, batch_size: int = 1024) -> dict:
