@@ -72,6 +72,13 @@ class Report:
             "findings": [asdict(f) for f in self.findings],
         }
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        # late-bound: chainrule.display sits above this layer (DESIGN.md), so it is
+        # imported on the first notebook display, never when this module is imported
+        from chainrule.display import mimebundle
+
+        return mimebundle(self, include, exclude)
+
     def __str__(self):
         head = f"diagnosis of {self.run_dir}" if self.run_dir else "diagnosis"
         lines = [head, self.summary] if self.summary else [head]

@@ -57,6 +57,13 @@ class SweepResult:
         """True when there are trials and none of them has a result (completed or pruned)."""
         return bool(self.records) and not any(r["status"] in FINAL for r in self.records)
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        # late-bound: chainrule.display sits above this layer (DESIGN.md), so it is
+        # imported on the first notebook display, never when this module is imported
+        from chainrule.display import mimebundle
+
+        return mimebundle(self, include, exclude)
+
     @property
     def best(self) -> dict | None:
         ranked = self.ranked()

@@ -53,5 +53,12 @@ class History:
     def to_list(self) -> list[dict]:
         return [dict(e) for e in self.epochs]
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        # late-bound: chainrule.display sits above this layer (DESIGN.md), so it is
+        # imported on the first notebook display, never when this module is imported
+        from chainrule.display import mimebundle
+
+        return mimebundle(self, include, exclude)
+
     def __repr__(self) -> str:
         return f"History({len(self)} epochs, last={self.last})"
