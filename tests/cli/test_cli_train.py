@@ -46,8 +46,8 @@ def test_train_writes_the_run_folder(run_dir):
         "config.toml",
         "metrics.jsonl",
         "metrics.json",
-        "last.ckpt.npz",
-        "best.ckpt.npz",
+        "last.safetensors",
+        "best.safetensors",
     } <= names
     pytest.importorskip("matplotlib")
     assert {"loss.png", "accuracy.png"} <= names
@@ -87,7 +87,7 @@ def test_command_line_overrides_the_config_file(tmp_path):
 def test_evaluate_matches_the_final_test_accuracy(run_dir):
     out, _ = run_dir
     metrics = json.loads((out / "metrics.json").read_text())
-    result = chainrule("evaluate", out / "last.ckpt.npz")
+    result = chainrule("evaluate", out / "last.safetensors")
     assert result.returncode == 0, result.stderr
     assert f"accuracy {100 * metrics['test_accuracy']:.2f}%" in result.stdout
     assert f"loss {metrics['test_loss']:.4f}" in result.stdout
@@ -108,7 +108,7 @@ def test_predict_writes_classes_and_probabilities(run_dir, tmp_path):
         writer.writerows(X.tolist())
     result = chainrule(
         "predict",
-        out / "best.ckpt.npz",
+        out / "best.safetensors",
         "--input",
         tmp_path / "x.csv",
         "--output",
@@ -119,10 +119,10 @@ def test_predict_writes_classes_and_probabilities(run_dir, tmp_path):
     assert rows[0] == ["prediction"] + [f"p_{k}" for k in range(10)]
     probs = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
-    model, _config, data_state, _ = restore_model(out / "best.ckpt.npz")
+    model, _config, data_state, _ = restore_model(out / "best.safetensors")
     logits = predict(model, prepare_inputs(X, data_state, np.float32))
     assert [int(r[0]) for r in rows[1:]] == logits.argmax(axis=1).tolist()
-    to_stdout = chainrule("predict", out / "best.ckpt.npz", "--input", tmp_path / "x.csv")
+    to_stdout = chainrule("predict", out / "best.safetensors", "--input", tmp_path / "x.csv")
     assert to_stdout.stdout.splitlines()[1:] == [",".join(r) for r in rows[1:]]
 
 
@@ -142,7 +142,7 @@ def test_predict_refuses_the_wrong_number_of_columns(run_dir, tmp_path):
 
 def test_corrupted_checkpoint_is_one_clear_error(run_dir, tmp_path):
     out, _ = run_dir
-    raw = (out / "last.ckpt.npz").read_bytes()
+    raw = (out / "last.safetensors").read_bytes()
     (tmp_path / "cut.ckpt.npz").write_bytes(raw[: len(raw) // 2])
     assert_user_error(
         chainrule("evaluate", tmp_path / "cut.ckpt.npz"),
@@ -285,3 +285,9 @@ def test_a_diverged_run_writes_valid_json_with_the_real_counts(tmp_path):
     assert f"{step} steps" in result.stdout
     for line in (out / "metrics.jsonl").read_text().splitlines():
         json.loads(line, parse_constant=refuse)
+
+
+def test_an_empty_layer_width_is_an_error_not_a_smaller_network(tmp_path):
+    result = chainrule("train", *TINY, "--layers", "64,,32", "--out", tmp_path / "r")
+    assert_user_error(result, "--layers", "empty entry", "'64,,32'")
+    assert not (tmp_path / "r").exists()

@@ -187,6 +187,8 @@ def test_gradcheck_cli_float32_warns_and_uses_float64(capsys):
 def test_gradcheck_cli_bad_layers(capsys):
     assert main(["gradcheck", "--layers", "4"]) == 2
     assert "need at least an input and an output size" in capsys.readouterr().err
+    assert main(["gradcheck", "--layers", "4,,3"]) == 2
+    assert "--layers: empty entry in '4,,3'" in capsys.readouterr().err
 
 
 def test_train_with_monitor_then_diagnose_end_to_end(tmp_path, capsys):

@@ -35,6 +35,9 @@ def test_unknown_key_lists_every_valid_key_in_one_line():
         ({"lr": float("nan")}, "must be a finite number"),
         ({"optimizer": "sgdd"}, "invalid choice 'sgdd'; choose from: sgd, adam, adamw"),
         ({"layers": "a,b"}, "comma-separated list of integers"),
+        ({"layers": "64,,32"}, "'layers': empty entry in '64,,32'"),
+        ({"layers": "64,"}, "empty entry"),
+        ({"milestones": ",5"}, "empty entry"),
         ({"lr": -1}, "lr must be > 0"),
         ({"val_split": 1.0}, "val_split must be in"),
         ({"dropout": 1.0}, "dropout must be in"),
@@ -139,3 +142,10 @@ def test_clashing_options_raise_their_own_error_class():
 
 def test_decay_style_lecture_is_the_old_name_of_unscaled():
     assert TrainConfig.from_dict({"decay_style": "lecture"}).decay_style == "unscaled"
+
+
+def test_list_spellings():
+    for text, expected in (("64,32", [64, 32]), ("64, 32", [64, 32]), ("64 32", [64, 32])):
+        assert TrainConfig.from_dict({"layers": text}).layers == expected
+    assert TrainConfig.from_dict({"layers": ""}).layers == []  # a linear model
+    assert TrainConfig.from_dict({"layers": " "}).layers == []

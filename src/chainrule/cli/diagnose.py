@@ -23,6 +23,7 @@ from chainrule.diagnostics.html_report import write_html_report
 from chainrule.diagnostics.model_gradcheck import check_model_gradients
 from chainrule.diagnostics.plots import plot_run
 from chainrule.diagnostics.run_data import load_run
+from chainrule.experiment.options import EmptyEntry, split_list
 
 
 def register(subparsers):
@@ -108,7 +109,9 @@ def run_diagnose(args) -> int:
 
 def _sizes(text):
     try:
-        sizes = [int(s) for s in text.split(",") if s.strip()]
+        sizes = [int(s) for s in split_list(text)]
+    except EmptyEntry:
+        raise ValueError(f"--layers: empty entry in {text!r} (write e.g. 4,16,3)") from None
     except ValueError:
         raise ValueError(f"--layers: expected comma-separated integers, got {text!r}") from None
     if len(sizes) < 2 or min(sizes) < 1:

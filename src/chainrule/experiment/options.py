@@ -23,6 +23,24 @@ class OptionCombinationError(ValueError):
     trial, so it tells them from single-option errors by this class."""
 
 
+class EmptyEntry(ValueError):
+    """A list written with an empty entry: ``64,,32`` or ``64,``."""
+
+
+def split_list(text: str) -> list[str]:
+    """The entries of a list typed as text: ``"64,32"``, ``"64, 32"`` and ``"64 32"`` are
+    ``["64", "32"]``, ``""`` is ``[]``. An empty entry (``"64,,32"``, ``"64,"``) raises
+    :class:`EmptyEntry` rather than being dropped: it is a typo, and dropping it would
+    silently build another network."""
+    text = text.strip()
+    if not text:
+        return []
+    parts = [part.strip() for part in text.split(",")]
+    if not all(parts):
+        raise EmptyEntry(text)
+    return [item for part in parts for item in part.split()]
+
+
 def lower(text: str) -> str:
     return text.lower()
 
@@ -103,7 +121,7 @@ def convert(f: dataclasses.Field, value, what: str):
         elif kind in ("int_list", "float_list"):
             item = int if kind == "int_list" else float
             if isinstance(value, str):
-                parts = [p.strip() for p in value.replace(" ", ",").split(",") if p.strip()]
+                parts = split_list(value)
             elif isinstance(value, (list, tuple)):
                 parts = list(value)
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -117,6 +135,11 @@ def convert(f: dataclasses.Field, value, what: str):
                 out.append(item(p))
         else:  # pragma: no cover - a schema error
             raise AssertionError(f"unknown kind {kind}")
+    except EmptyEntry:
+        raise ValueError(
+            f"{what}: empty entry in {value!r} (two commas in a row, or one at an "
+            "end); write the list without gaps, e.g. 64,32"
+        ) from None
     except (TypeError, ValueError):
         expected = {
             "int_list": "a comma-separated list of integers",
