@@ -230,3 +230,68 @@ def test_config_is_summarized_and_used_in_suggestions():
     assert "config: optimizer sgd, lr 3.0, batch_size 32" in rep.summary
     f = next(f for f in rep.findings if f.kind == "lr-too-high")
     assert "(this run: --lr 3; try --lr 0.3)" in f.suggestion
+
+
+# --- findings agree with each other, with their numbers and with the run (issue 17) ---
+def _classification(train_loss, acc):
+    return [
+        {"epoch": k + 1, "train_loss": t, "train_accuracy": a, "val_accuracy": a, "step": 20 * k}
+        for k, (t, a) in enumerate(zip(train_loss, acc))
+    ]
+
+
+def test_a_run_near_chance_level_is_not_healthy():
+    # 3 classes: chance level ln 3 = 1.10; a loss of 1.0 is 91 % of it (the deep ReLU run
+    # at 29 % accuracy on digits was once called healthy)
+    metrics = _classification([1.09, 1.05, 1.0], [0.35, 0.38, 0.41])
+    rep = diagnose(_records(), metrics=metrics, config={"epochs": 3, "lr": 0.05})
+    assert not rep.healthy and "healthy" not in rep
+    f = next(f for f in rep.findings if f.kind == "underfit")
+    assert f.severity == "warning" and "ln 3 = 1.1" in f.message and "91%" in f.message
+    assert "--epochs 3; try --epochs 15" in f.suggestion  # still falling: train longer
+    # learned: well below chance level -> healthy, and the evidence says how far below
+    rep = diagnose(_records(), metrics=_classification([1.0, 0.5, 0.2], [0.6, 0.8, 0.95]))
+    assert rep.healthy and "final training loss 18% of chance level" in rep.findings[0].evidence
+
+
+def test_mild_vanishing_tells_what_its_weight_gradients_show():
+    # δ shrinks towards layer 1, but the weight gradients do not: the message must not say
+    # the first layers learn slowest when their ∂L/∂W is the larger (1.2e+00 of layer 10's)
+    delta = [0.25, 0.4, 0.6, 1.0]
+    rep = diagnose(
+        _records(act="relu", delta_norm=delta, grad_norm=[1.2, 1.1, 1.0, 1.0]),
+        metrics=_metrics(FALLING),
+        config={"activation": "relu", "init": "he"},
+    )
+    f = next(f for f in rep.findings if f.kind == "vanishing-gradients")
+    assert f.severity == "info"
+    assert "learn slowest" not in f.message and "1.2x layer 4's" in f.message
+    assert "still learn" in f.message
+    # the run already uses ReLU + He: never propose it
+    assert "ReLU with He" not in f.suggestion.split("—")[0] and "already uses" in f.suggestion
+    rep = diagnose(
+        _records(act="relu", delta_norm=delta, grad_norm=[0.2, 0.5, 0.8, 1.0]),
+        metrics=_metrics(FALLING),
+    )
+    f = next(f for f in rep.findings if f.kind == "vanishing-gradients")
+    assert "2.0e-01 of layer 4's, so the first layers learn slowest" in f.message
+    assert f.suggestion.startswith("use ReLU with He initialization")  # config unknown
+
+
+def test_suggestions_never_propose_what_the_run_already_uses():
+    train = [1.0, 0.6, 0.4, 0.3, 0.2, 0.1]
+    val = [1.0, 0.7, 0.6, 0.7, 0.8, 0.9]
+    rep = diagnose(
+        _records(),
+        metrics=_metrics(train, val),
+        config={"weight_decay": 0.0005, "dropout": 0.2, "early_stopping": 5},
+    )
+    f = next(f for f in rep.findings if f.kind == "overfitting")
+    assert "--early-stopping" not in f.suggestion and "add weight decay" not in f.suggestion
+    assert "add dropout" not in f.suggestion
+    assert "stronger weight decay (this run: --weight-decay 0.0005; try --weight-decay 0.005)" in (
+        f.suggestion
+    )
+    rep = diagnose(_records(), metrics=_metrics(train, val), config={})
+    f = next(f for f in rep.findings if f.kind == "overfitting")
+    assert "stop early (--early-stopping 5)" in f.suggestion and "add dropout" in f.suggestion

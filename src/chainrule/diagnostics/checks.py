@@ -32,6 +32,7 @@ SATURATION_WARN, SATURATION_INFO = 0.2, 0.05
 DEAD_WARN, DEAD_INFO = 0.5, 0.1
 UPDATE_RATIO_HIGH = 0.1  # ‖ΔW‖/‖W‖ per step; healthy runs stay around 1e-3..1e-2
 PLATEAU = 0.01  # loss fell by less than 1 % over the run
+UNDERFIT = 0.5  # classification: final training loss above half of chance level ln C
 OVERFIT_RISE = 0.1  # validation loss 10 % above its best while training loss kept falling
 OVERFIT_ACC_GAP = 0.1
 
@@ -52,7 +53,7 @@ def diagnose(run, metrics=None, config=None) -> Report:
         data = load_run(run)
     findings = run_checks(data)
     if not any(f.severity in ("error", "warning") for f in findings):
-        findings.append(_healthy(data))
+        findings.append(_healthy(data, notes=bool(findings)))
     return Report(findings, summary=_summary(data), run_dir=data.run_dir)
 
 
@@ -93,6 +94,24 @@ def _fmt(x):
 def _late(steps):
     """The second half of the sampled steps (the first half is warm-up)."""
     return steps[len(steps) // 2 :] if len(steps) > 1 else steps
+
+
+def _uses(data, key, *values):
+    """Whether the run's config sets ``key`` to one of ``values`` (unknown config: no)."""
+    v = data.config.get(key)
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and not values:
+        return v != 0
+    return v is not None and v in values
+
+
+def _suggest(*options, otherwise=""):
+    """Join the remedies the run does not already use.
+
+    Each option is ``(text, already_used)``; a suggestion must never propose what the
+    run already does, so used ones are dropped (``otherwise`` when none is left).
+    """
+    texts = [text for text, used in options if not used]
+    return ", ".join(texts) if texts else otherwise
 
 
 # --- checks ----------------------------------------------------------------------------
@@ -261,11 +280,9 @@ def check_gradient_flow(data):
     if key == "delta_norm":
         evidence += "; ‖∂L/∂W_k‖: " + ", ".join(f"{k + 1}: {_fmt(v)}" for k, v in enumerate(grads))
     per_layer = ratio ** (1.0 / (n - 1))
-    grad_ratio = (
-        f"; layer 1's weight-gradient norm is {grads[0] / grads[-1]:.1e} of layer {n}'s"
-        if grads[0] and grads[-1]
-        else ""
-    )
+    # ∂L/∂W_k = δ_k h_{k-1}ᵀ: a shrinking δ slows the first layers only when their
+    # weight gradients are smaller too; say which of the two the numbers show
+    w_ratio = grads[0] / grads[-1] if grads[0] and grads[-1] else None
     acts = {lay.get("activation") for lay in data.layers[:-1]}
     upd = [_median(_series(data, k, "update_ratio")) for k in (0, n - 1)]
     if upd[0] is not None and upd[1] is not None:
@@ -278,6 +295,33 @@ def check_gradient_flow(data):
         if "tanh" in acts:
             why.append("tanh' ≤ 1 and ≈ 0 where saturated")
         why = f" ({', '.join(why)})" if why else ""
+        if w_ratio is None:
+            effect = ""
+        elif w_ratio < 1:
+            effect = (
+                f"; layer 1's weight-gradient norm is {w_ratio:.1e} of layer {n}'s, so the "
+                "first layers learn slowest"
+            )
+        else:
+            effect = (
+                f"; yet layer 1's weight-gradient norm is {w_ratio:.2g}x layer {n}'s "
+                "(∂L/∂W = δ hᵀ: larger inputs h make up for the smaller δ), so the first "
+                "layers still learn"
+            )
+        relu_he = _uses(data, "activation", "relu") and _uses(data, "init", "he")
+        tanh_xavier = _uses(data, "activation", "tanh") and _uses(data, "init", "xavier")
+        suggestion = _suggest(
+            ("use ReLU with He initialization (--activation relu --init he)", relu_he),
+            ("tanh with Xavier initialization", tanh_xavier or relu_he),
+            ("fewer layers", False),
+        )
+        if relu_he and ratio >= VANISHING_RATIO:
+            suggestion += (
+                " — this run already uses ReLU with He initialization, where a mild decay "
+                "is common early in training: train longer and diagnose again"
+            )
+        if "sigmoid" in acts:
+            suggestion += "; σ' ≤ 1/4 shrinks δ at every layer however sigmoid is initialized"
         return [
             Finding(
                 "vanishing-gradients",
@@ -286,16 +330,9 @@ def check_gradient_flow(data):
                 else ("warning" if ratio < VANISHING_RATIO else "info"),
                 f"{'(mild) ' if ratio >= VANISHING_RATIO else ''}"
                 f"{what} at layer 1 is {ratio:.1e} of layer {n}'s — it "
-                f"shrinks ×{per_layer:.2f} per layer on its way back{why}{grad_ratio}, so the "
-                "first layers learn slowest",
+                f"shrinks ×{per_layer:.2f} per layer on its way back{why}{effect}",
                 evidence,
-                "use ReLU with He initialization (--activation relu --init he), or tanh with "
-                "Xavier initialization; fewer layers"
-                + (
-                    "; σ' ≤ 1/4 shrinks δ at every layer however sigmoid is initialized"
-                    if "sigmoid" in acts
-                    else ""
-                ),
+                suggestion,
                 [1, n],
             )
         ]
@@ -305,10 +342,21 @@ def check_gradient_flow(data):
                 "exploding-gradients",
                 "warning",
                 f"{what} at layer 1 is {ratio:.1e} times layer {n}'s — "
-                f"it grows ×{per_layer:.2f} per layer on its way back{grad_ratio}",
+                f"it grows ×{per_layer:.2f} per layer on its way back"
+                + (
+                    f"; layer 1's weight-gradient norm is {w_ratio:.2g}x layer {n}'s"
+                    if w_ratio
+                    else ""
+                ),
                 evidence,
-                "scale the initial weights down (He/Xavier), lower the learning rate, clip "
-                "gradients (--clip-grad-norm 1)",
+                _suggest(
+                    (
+                        "scale the initial weights down (He/Xavier)",
+                        _uses(data, "init", "he", "xavier"),
+                    ),
+                    ("lower the learning rate", False),
+                    ("clip gradients (--clip-grad-norm 1)", _uses(data, "clip_grad_norm")),
+                ),
                 [1, n],
             )
         ]
@@ -334,7 +382,10 @@ def check_gradient_growth(data):
             f"the total gradient norm grew {late / early:.0e}-fold during training",
             f"median ‖∇L‖ over the first quarter of sampled steps {early:.2g}, last quarter "
             f"{late:.2g}",
-            "lower the learning rate or clip gradients (--clip-grad-norm 1)",
+            _suggest(
+                ("lower the learning rate", False),
+                ("clip gradients (--clip-grad-norm 1)", _uses(data, "clip_grad_norm")),
+            ),
         )
     ]
 
@@ -399,9 +450,13 @@ def check_saturation(data):
                 f"{k + 1}: {_fmt(_median([s['layers'][k].get('preact_std') for s in late]))}"
                 for k in ks
             ),
-            "keep pre-activations in the linear region: smaller initial weights "
-            "(--init xavier), standardized inputs, a lower learning rate — or ReLU with He "
-            "initialization",
+            "keep pre-activations in the linear region: "
+            + _suggest(
+                ("smaller initial weights (--init xavier)", _uses(data, "init", "xavier")),
+                ("standardized inputs", _uses(data, "standardize", True)),
+                ("a lower learning rate", False),
+                ("or ReLU with He initialization", False),
+            ),
             [k + 1 for k in ks],
         )
     ]
@@ -430,7 +485,11 @@ def check_dead_units(data):
             "output 0 for every example, so they pass no gradient and cannot recover",
             f"dead fraction {window} by layer: "
             + ", ".join(f"{k + 1}: {f:.2f} of {data.layers[k]['shape'][0]}" for k, f in rows),
-            "lower the learning rate, use He initialization with zero biases, or leaky_relu",
+            _suggest(
+                ("lower the learning rate", False),
+                ("use He initialization with zero biases", _uses(data, "init", "he")),
+                ("or leaky_relu", False),
+            ),
             [k + 1 for k in ks],
         )
     ]
@@ -468,7 +527,7 @@ def check_learning_rate(data):
                 f"median ‖ΔW_k‖/‖W_k‖ over the layers at step {step}: {peak:.2g}{loss_text}",
                 "lower the learning rate 3-10x"
                 + _lr_hint(data, 0.1)
-                + " or warm it up (--warmup 1)",
+                + ("" if _uses(data, "warmup") else " or warm it up (--warmup 1)"),
             )
         ]
     if len(losses) >= 3:
@@ -568,8 +627,17 @@ def check_overfitting(data):
                 f"({val[best]:.4g}) and rose to {val[-1]:.4g} while the training loss kept "
                 f"falling to {train[-1]:.4g}",
                 f"validation loss by epoch: {_series_text(val)}",
-                "stop early (--early-stopping 5), add weight decay/L2 (--weight-decay 1e-4) "
-                "or dropout, or get more data",
+                _suggest(
+                    ("stop early (--early-stopping 5)", _uses(data, "early_stopping")),
+                    (
+                        "add weight decay/L2 (--weight-decay 1e-4)",
+                        _uses(data, "weight_decay") or _uses(data, "l2"),
+                    ),
+                    (_more_decay(data), not (_uses(data, "weight_decay") or _uses(data, "l2"))),
+                    ("add dropout (--dropout 0.2)", _uses(data, "dropout")),
+                    ("more dropout", not _uses(data, "dropout")),
+                    ("or get more data", False),
+                ),
             )
         )
     tr_acc, va_acc = rows[-1].get("train_accuracy"), rows[-1].get("val_accuracy")
@@ -585,6 +653,74 @@ def check_overfitting(data):
             )
         )
     return out
+
+
+def _more_decay(data):
+    """'stronger weight decay (this run: 0.0005; try 0.005)'."""
+    for key, flag in (("weight_decay", "--weight-decay"), ("l2", "--l2")):
+        v = data.config.get(key)
+        if isinstance(v, (int, float)) and v > 0:
+            return (
+                f"stronger {key.replace('_', ' ')} (this run: {flag} {v:g}; try {flag} {v * 10:g})"
+            )
+    return "stronger weight decay"
+
+
+def check_underfit(data, explained):
+    """Classification that has learned little: the final training loss is still close to
+    chance level ln C (the cross-entropy of a uniform guess over C classes)."""
+    if not data.metrics or not data.layers:
+        return []
+    last = data.metrics[-1]
+    loss = last.get("train_loss")
+    if not is_finite(loss) or last.get("train_accuracy") is None:
+        return []  # regression or no per-epoch metrics: no chance level to compare with
+    classes = data.layers[-1]["shape"][0]
+    if classes < 2:
+        return []
+    chance = math.log(classes)
+    if loss <= UNDERFIT * chance:
+        return []
+    acc = last.get("val_accuracy", last.get("train_accuracy"))
+    which = "validation" if "val_accuracy" in last else "training"
+    losses, _ = _loss_series(data)
+    evidence = f"loss by epoch: {_series_text(losses)}; chance level ln {classes} = {chance:.3g}"
+    if is_finite(acc):
+        evidence += f"; {which} accuracy {acc:.1%} (chance {1 / classes:.0%})"
+    message = (
+        f"the model has learned little: its training loss ended at {loss:.3g}, "
+        f"{loss / chance:.0%} of chance level (ln {classes} = {chance:.3g})"
+    )
+    if explained:
+        return [
+            Finding(
+                "underfit",
+                "info",
+                message + " — explained by the problems above",
+                evidence,
+                "fix those first",
+            )
+        ]
+    still_falling = len(losses) >= 2 and losses[-1] < losses[-2] * (1 - PLATEAU)
+    epochs = data.config.get("epochs")
+    more = (
+        f" (this run: --epochs {epochs}; try --epochs {epochs * 5})"
+        if isinstance(epochs, int)
+        else ""
+    )
+    return [
+        Finding(
+            "underfit",
+            "warning",
+            message,
+            evidence,
+            _suggest(
+                (f"train longer{more}: the loss is still falling", not still_falling),
+                ("raise the learning rate" + _lr_hint(data, 3.0), False),
+                ("a wider or shallower network", False),
+            ),
+        )
+    ]
 
 
 def _series_text(vals, n=8):
@@ -612,11 +748,14 @@ def run_checks(data):
     found.extend(check_learning_rate(data))
     flow = any(f.severity in ("error", "warning") for f in found)
     found.extend(check_plateau(data, flow))
+    if not any(f.kind in ("plateau", "lr-too-low") for f in found):
+        found.extend(check_underfit(data, any(f.severity in ("error", "warning") for f in found)))
     found.extend(check_overfitting(data))
     return found
 
 
-def _healthy(data):
+def _healthy(data, notes=False):
+    """The "ok" finding: no warning or error, and (check_underfit) the model has learned."""
     key, _, ratio = _signal_profile(data)
     parts = []
     if ratio:
@@ -625,6 +764,11 @@ def _healthy(data):
     losses, _ = _loss_series(data)
     if len(losses) >= 2:
         parts.append(f"loss {losses[0]:.3g} → {losses[-1]:.3g}")
+    if data.metrics and data.metrics[-1].get("train_accuracy") is not None:
+        chance = math.log(max(2, data.layers[-1]["shape"][0]))
+        loss = data.metrics[-1].get("train_loss")
+        if is_finite(loss):
+            parts.append(f"final training loss {loss / chance:.0%} of chance level")
     sat = [
         _median([s["layers"][k].get("saturated") for s in _late(data.steps)]) for k in _hidden(data)
     ]
@@ -639,7 +783,7 @@ def _healthy(data):
         "healthy",
         "ok",
         "the run looks healthy: gradients reach every layer, units are diverse, and the loss "
-        "goes down",
+        "goes down" + ("; the notes above are worth a look, none needs action" if notes else ""),
         "; ".join(parts),
         "",
     )

@@ -16,7 +16,7 @@ class Finding:
     Attributes:
         kind: a stable key: "vanishing-gradients", "exploding-gradients", "saturation",
             "dead-units", "no-gradient", "symmetry", "non-finite", "lr-too-high",
-            "lr-too-low", "overfitting", "healthy".
+            "lr-too-low", "underfit", "overfitting", "healthy".
         severity: "error", "warning", "info" or "ok".
         message: what is wrong, in one sentence.
         evidence: the numbers it rests on.
