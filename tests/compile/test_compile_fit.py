@@ -38,8 +38,9 @@ def run(compile, opt="sgd", dropout=0.2):
         compile=compile,
     )
     weights = [p.data.tobytes() for p in model.parameters()]
-    buffers = [v.tobytes() for st in optimizer.state.values() for v in st.values()
-               if hasattr(v, "tobytes")]
+    buffers = [
+        v.tobytes() for st in optimizer.state.values() for v in st.values() if hasattr(v, "tobytes")
+    ]
     rows = [{k: v for k, v in e.items() if k != "seconds"} for e in history]
     return rows, weights, buffers
 

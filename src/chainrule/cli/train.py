@@ -27,6 +27,7 @@ from chainrule.data.prepare import prepare_inputs
 from chainrule.experiment.config import GROUPS, TrainConfig, read_config
 from chainrule.experiment.options import convert
 from chainrule.experiment.run import run_training
+from chainrule.experiment.step_source import step_source
 from chainrule.experiment.run_folder import (
     config_of,
     default_out,
@@ -184,6 +185,12 @@ def register(subparsers) -> None:
     run.add_argument("--config", metavar="FILE.toml", help="read options from a TOML file")
     run.add_argument("--name", help="name the run folder runs/NAME (instead of --out)")
     run.add_argument(
+        "--show-step",
+        action="store_true",
+        help="print the training step these options describe as NumPy code (cr.compile's "
+        "step.source()) and exit without training",
+    )
+    run.add_argument(
         "--resume",
         nargs="?",
         const="",
@@ -270,6 +277,9 @@ def resolve_train_config(args):
 
 def train_command(args) -> int:
     config, resume = resolve_train_config(args)
+    if args.show_step:
+        print(step_source(config), end="")
+        return 0
     if resume is None and os.path.exists(os.path.join(config.out, "last.ckpt.npz")):
         raise ValueError(
             f"{config.out} already holds a run; continue it with --resume {config.out} or "

@@ -213,6 +213,13 @@ class Num(float):
 _IN_PLACE = {"add": "+=", "subtract": "-=", "multiply": "*=", "divide": "/="}
 
 
+class _AnyName(dict):
+    """Names for a probing run of a kernel: every array is called ``a``."""
+
+    def __missing__(self, key):
+        return "a"
+
+
 class _RecordingXP:
     """The ``xp`` a kernel receives while it is printed: runs NumPy, writes each call."""
 
@@ -522,21 +529,18 @@ class _Render:
 
     def _comment_fwd(self, n, prim):
         name = self.namer.of[n]
+        prev = self.namer.of[self.p.nodes[n].info[1][0]]  # the op's first input
         if name.startswith("a_") and n in self.layer:
             k = self.layer[n]
-            prev = "x" if k == 1 else f"h_{k - 1}"
             self.lines += [
                 "",
                 f"# layer {k}: a_{k} = W_{k} {prev} + b_{k}"
                 f"  (a row per example: {prev} W_{k}ᵀ + b_{k})",
             ]
         elif name.startswith("h_") and n in self.layer and not name.endswith("_dropped"):
-            k = self.layer[n]
-            self.lines.append(f"# h_{k} = {prim.name}(a_{k})")
+            self.lines.append(f"# {name} = {prim.name}({prev})")
         elif name.endswith("_dropped"):
-            self.lines.append(
-                f"# dropout: h_{self.layer[n]} ⊙ mask (mask = keep/(1 − p), drawn fresh)"
-            )
+            self.lines.append(f"# dropout: {prev} ⊙ mask, the mask keep/(1 − p) drawn fresh")
         elif prim.name == "cross_entropy":
             self.lines += [
                 "",
@@ -553,7 +557,7 @@ class _Render:
             )
         elif prim.name == "linear" and refs[1] in self.nodes_with_leaf():
             k = self.layer.get(self._linear_node_of(refs), "k")
-            prev = "x" if k == 1 else f"h_{k - 1}"
+            prev = self.namer.of[refs[0]]
             if i == 0:
                 self.lines.append(f"# ∂L/∂{prev} = W_{k}ᵀ δ_{k}  (rows: δ_{k} W_{k})")
             elif i == 1:
@@ -566,14 +570,8 @@ class _Render:
             k = name.split("_")[1]
             d = DERIVATIVE.get(prim.name, f"{prim.name}'")
             self.lines.append(f"# δ_{k} = ∂L/∂h_{k} ⊙ g'(a_{k}),  g' = {d}")
-        elif (
-            prim.name == "mul"
-            and name.endswith("_from_mul") is False
-            and "dropped" in self.namer.of.get(self._vjp_ans, "")
-        ):
-            pass
-
-    _vjp_ans = -1
+        elif prim.name == "mul" and self.namer.of.get(refs[1], "").startswith("mask_"):
+            self.lines.append(f"# back through dropout: the same mask, {self.namer.of[refs[1]]}")
 
     def nodes_with_leaf(self):
         return {n for n, node in enumerate(self.p.nodes) if node.kind == "leaf"}
@@ -634,14 +632,30 @@ class _Render:
         return out
 
     def scalar_names(self, plans):
-        """``{(param id, key): name}``: one name when every parameter shares the value."""
+        """``{(param id, key): name}``: one name (``lr``) when every parameter whose update
+        uses the scalar has the same value, else one per parameter (``lr_fc1_weight``)."""
+        users = {}
+        for p, kernel, arrays, scalars, _ in plans:
+            probe = {k: Num(v, f"__{k}__") if _is_number(v) else v for k, v in scalars.items()}
+            lines = []
+            copies = [None if a is None else a.copy() for a in arrays]
+            param = p.data.copy()
+            names = {id(param): "p", id(param): "p"}
+            rec = _RecordingXP(_AnyName(names), lines)
+            kernel(rec, param, param.copy(), *copies, param.copy(), param.copy(), **probe)
+            text = "\n".join(lines)
+            for k in probe:
+                if f"__{k}__" in text:
+                    users.setdefault(k, []).append((p, scalars[k]))
         names = {}
-        keys = {k for _, _, _, sc, _ in plans for k, v in sc.items() if _is_number(v)}
-        for k in sorted(keys):
-            values = [sc.get(k) for _, _, _, sc, _ in plans]
-            shared = all(v == values[0] for v in values)
-            for p, _, _, _, _ in plans:
+        for k, used in users.items():
+            shared = all(v == used[0][1] for _, v in used)
+            for p, _ in used:
                 names[(id(p), k)] = k if shared else f"{k}_{self.param_var.get(id(p), 'p')}"
+        for p, _, _, scalars, _ in plans:  # unused scalars still get a (never printed) name
+            for k, v in scalars.items():
+                if _is_number(v):
+                    names.setdefault((id(p), k), f"{k}_{self.param_var.get(id(p), 'p')}")
         return names
 
     def _update(self, opt):

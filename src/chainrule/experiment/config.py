@@ -286,6 +286,13 @@ class TrainConfig:
     detect_anomaly: bool = option(
         False, "check every op for NaN/inf and name the op that made it (slow)", "run", "bool"
     )
+    compile: bool = option(
+        True,
+        "capture the training step once per batch shape and replay it as straight-line "
+        "NumPy (cr.compile): the same run bit for bit, without the engine's per-op work",
+        "run",
+        "bool",
+    )
 
     # --- construction and validation -----------------------------------------------------
     @classmethod

@@ -170,6 +170,7 @@ def run_training(
             run_dir=run_dir,
             resume=state,
             extra_state=extra,
+            compile=config.compile,
         )
         test = evaluate(model, loss_fn, data.test) if len(data.test[1]) else {}
     results = summarize(config, history, test, model, cbs)
