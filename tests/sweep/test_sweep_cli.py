@@ -93,7 +93,7 @@ def test_sigkill_then_rerun_resumes_without_losing_or_repeating(toy_path, tmp_pa
 
     done = run(["sweep", str(spec), "--out", str(out), "--workers", "2"], tmp_path)
     assert done.returncode == 0, done.stderr
-    assert f"resuming: {len(killed)} of 8 trials already finished" in done.stderr
+    assert f"resuming: {len(killed)} of 8 trials already finished\n" in done.stderr
     after = records.read_bytes()
     assert after.startswith(before)  # nothing recorded was lost or rewritten
     final = lines(records)
@@ -238,3 +238,116 @@ def test_ray_unreachable_names_the_address(tmp_path):
     )
     assert len(line.splitlines()) == 1
     assert not (tmp_path / "o").exists()  # nothing written when no trial can run
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--workers", "0"], "--workers must be a positive integer, got '0'"),
+        (["--workers", "two"], "--workers must be a positive integer, got 'two'"),
+        (["--threads", "-1"], "--threads must be a positive integer, got '-1'"),
+        (["--trials", "2.5"], "--trials must be a positive integer, got '2.5'"),
+        (["--top", "-1"], "--top must be an integer >= 0, got '-1'"),
+        (["--trial-timeout", "0"], "--trial-timeout must be a positive number of seconds, got '0'"),
+        (
+            ["--trial-timeout", "-3"],
+            "--trial-timeout must be a positive number of seconds, got '-3'",
+        ),
+        (
+            ["--trial-timeout", "nan"],
+            "--trial-timeout must be a positive number of seconds, got 'nan'",
+        ),
+        (
+            ["--trial-timeout", "inf"],
+            "--trial-timeout must be a positive number of seconds, got 'inf'",
+        ),
+        (
+            ["--trial-timeout", "1m"],
+            "--trial-timeout must be a positive number of seconds, got '1m'",
+        ),
+    ],
+)
+def test_invalid_numeric_option_is_one_line_naming_option_and_value(
+    tmp_path, capsys, argv, message
+):
+    from chainrule.cli import main
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(SMALL)
+    code = main(["sweep", str(spec), "--out", str(tmp_path / "o"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == f"chainrule sweep: error: {message}\n"  # one line: no usage dump
+    assert not (tmp_path / "o").exists()
+
+
+def test_sweep_report_top_must_be_a_count(tmp_path, capsys):
+    from chainrule.cli import main
+
+    assert main(["sweep-report", str(tmp_path), "--top", "x"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "chainrule sweep-report: error: --top must be an integer >= 0, got 'x'\n"
+    )
+
+
+ALL_FAIL_SPEC = """
+[sweep]
+objective = "sweep_toy_objectives:toy"
+strategy = "grid"
+[base]
+crash = true
+[search]
+lr = [0.01, 0.1]
+"""
+
+
+def test_every_trial_failed_exits_1_and_the_rerun_says_they_failed(toy_path, tmp_path):
+    spec = tmp_path / "fail.toml"
+    spec.write_text(ALL_FAIL_SPEC)
+    argv = ["sweep", str(spec), "--out", str(tmp_path / "o"), "--workers", "1"]
+    first = run(argv, tmp_path)
+    assert first.returncode == 1, first.stderr
+    assert first.stderr.splitlines()[-1] == (
+        "chainrule sweep: every trial failed (2 of 2); the errors are listed above"
+    )
+    assert "2 failed trial(s):" in first.stdout and "RuntimeError: boom" in first.stdout
+    again = run(argv, tmp_path)
+    assert again.returncode == 1
+    assert (
+        "resuming: 2 of 2 trials already ran: 0 finished, 2 failed "
+        "(kept; --retry-failed runs them again)"
+    ) in again.stderr.splitlines()
+    assert len(lines(tmp_path / "o" / "trials.jsonl")) == 2  # nothing ran again
+    retried = run([*argv, "--retry-failed"], tmp_path)
+    assert retried.returncode == 1
+    assert len(lines(tmp_path / "o" / "trials.jsonl")) == 4  # both ran again (and failed)
+
+
+def test_ctrl_c_stops_the_sweep_and_its_workers_without_tracebacks(toy_path, tmp_path):
+    calls = tmp_path / "calls.txt"
+    spec = tmp_path / "toy.toml"
+    spec.write_text(TOY_SPEC.format(calls=calls).replace("sleep = 0.1", "sleep = 0.5"))
+    out = tmp_path / "sweep"
+    proc = subprocess.Popen(
+        CLI + ["sweep", str(spec), "--out", str(out), "--workers", "2"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    records = out / "trials.jsonl"
+    deadline = time.monotonic() + 120
+    while len(lines(records)) < 1 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the driver and its workers
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and err.rstrip().endswith("chainrule: interrupted")
+    kept = lines(records)
+    assert 1 <= len(kept) < 8 and all(r["status"] == "completed" for r in kept)
+    done = run(["sweep", str(spec), "--out", str(out), "--workers", "2"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(r["index"] for r in lines(records)) == list(range(8))

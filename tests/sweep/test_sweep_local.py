@@ -252,3 +252,31 @@ def test_run_sweep_rejects_bad_run_options_before_anything_runs(tmp_path, option
     with pytest.raises(ValueError, match="^" + message.replace("(", r"\(")):
         run_sweep(grid_spec(), tmp_path / "s", progress=quiet(9), log=None, **{option: value})
     assert not (tmp_path / "s").exists()
+
+
+def test_trial_timeout_in_the_spec_applies_and_the_argument_wins(toy_path, tmp_path):
+    from chainrule.sweep import spec_from_dict
+
+    table = {
+        "sweep": {"strategy": "grid", "objective": TOY, "trial_timeout": 2},
+        "base": {"epochs": 1},
+        "search": {"hang": [60]},
+    }
+    spec = spec_from_dict(table)
+    assert spec.trial_timeout == 2
+    result = run_sweep(spec, tmp_path / "a", workers=1, progress=quiet(1), log=None)
+    assert [r["status"] for r in result.records] == ["timeout"]
+    assert result.records[0]["timeout"] == 2
+    result = run_sweep(
+        spec, tmp_path / "b", workers=1, trial_timeout=1.5, progress=quiet(1), log=None
+    )
+    assert result.records[0]["timeout"] == 1.5
+
+
+@pytest.mark.parametrize("value", [0, -1, "10", True, float("inf")])
+def test_spec_trial_timeout_must_be_positive_seconds(value):
+    from chainrule.sweep import spec_from_dict
+
+    table = {"sweep": {"trial_timeout": value, "objective": TOY}, "search": {"x": [1]}}
+    with pytest.raises(ValueError, match=r"sweep\.trial_timeout: must be a positive number"):
+        spec_from_dict(table)

@@ -5,9 +5,9 @@ import io
 
 import pytest
 
+from chainrule.experiment.config import TrainConfig, read_config
 from chainrule.sweep import SweepResult, best_config_toml, save_plots, summary, table
 from chainrule.sweep.progress import Progress
-from chainrule.experiment.config import TrainConfig, read_config
 
 SPEC = {
     "sweep": {

@@ -101,7 +101,9 @@ def ray_trial(task: dict, pruner, board) -> dict:
     import ray  # inside a Ray worker: Ray is there
 
     node = ray.get_runtime_context().get_node_id()
-    board.started.remote(task["id"], task.get("attempt", 1), node)
+    # waited for: a trial that crashes its worker at once must still be on the board, or
+    # the driver could not tell whether its node died with it
+    ray.get(board.started.remote(task["id"], task.get("attempt", 1), node))
     return run_trial(task, pruner)
 
 

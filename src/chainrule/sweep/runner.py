@@ -106,7 +106,7 @@ def run_sweep(
     if trials is not None:
         spec = dataclasses.replace(spec, trials=trials)
     if trial_timeout is None:
-        trial_timeout = getattr(spec, "trial_timeout", None)
+        trial_timeout = spec.trial_timeout
     # an address only means something to Ray: giving one asks for the Ray executor
     kind = executor or ("ray" if address else spec.executor)
     store = ResultStore(out)

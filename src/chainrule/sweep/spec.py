@@ -9,6 +9,7 @@ A spec file has three tables::
     seed = 0
     metric = "val_accuracy"      # val_accuracy | val_loss | test_accuracy | ...
     mode = "max"                 # max | min (default: min for losses, max otherwise)
+    trial_timeout = 600          # seconds; a trial running longer is stopped (status timeout)
     [sweep.pruning]              # stop poor trials early (asynchronous successive halving)
     min_epochs = 2               # first rung
     eta = 3                      # keep the top 1/eta at each rung
@@ -66,6 +67,7 @@ SWEEP_KEYS = (
     "address",
     "workers",
     "threads",
+    "trial_timeout",
 )
 
 
@@ -106,6 +108,7 @@ class SweepSpec:
     address: str | None = None
     workers: int | None = None
     threads: int | None = None
+    trial_timeout: float | None = None  # seconds; a trial running longer is stopped
 
     def __post_init__(self):
         if not isinstance(self.search, SearchSpace):
@@ -422,6 +425,15 @@ def validate(spec: SweepSpec) -> None:
         value = getattr(spec, key)
         if value is not None and value < 1:
             raise spec_error(f"sweep.{key}", f"must be >= 1, got {value}")
+    limit = spec.trial_timeout
+    if limit is not None and (
+        isinstance(limit, bool)
+        or not isinstance(limit, (int, float))
+        or not (math.isfinite(limit) and limit > 0)
+    ):
+        raise spec_error(
+            "sweep.trial_timeout", f"must be a positive number of seconds, got {limit!r}"
+        )
     if ":" not in spec.objective:
         raise spec_error("sweep.objective", f"expected 'module:function', got {spec.objective!r}")
     if not len(spec.search):

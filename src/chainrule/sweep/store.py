@@ -23,6 +23,8 @@ import os
 import time
 from pathlib import Path
 
+from chainrule.files import atomic_write
+
 RECORDS = "trials.jsonl"
 META = "sweep.json"
 FINAL = ("completed", "pruned")  # the trial has a result: never recorded or run again
@@ -57,7 +59,7 @@ class ResultStore:
         meta_path = self.folder / META
         if not meta_path.exists():
             meta = {"fingerprint": fingerprint, "spec": spec_tables, "created": time.time()}
-            _write_atomic(meta_path, json.dumps(meta, indent=2, default=str))
+            atomic_write(meta_path, json.dumps(meta, indent=2, default=str))
         self._trim_torn_tail()
 
     def meta(self) -> dict:
@@ -138,22 +140,7 @@ def _json_default(value):
     return str(value)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # pragma: no cover - some filesystems refuse directory fsync
-        pass
-
-
 def write_text_atomic(path, text: str) -> None:
-    _write_atomic(Path(path), text)
+    """:func:`chainrule.files.atomic_write` (the one writer; this name is what
+    :mod:`chainrule.sweep.report` imports)."""
+    atomic_write(path, text)
