@@ -161,6 +161,12 @@ def test_dtype_float32_option_on_float64_data(iris):
     assert all(c.dtype == np.float32 for c in est.coefs_)
 
 
+def test_float64_data_beyond_float32_range_is_refused_by_name():
+    X = np.array([[1e39, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match=r"X has values beyond the range of float32"):
+        MLPRegressor(dtype="float32").fit(X, [0.0, 1.0, 2.0])
+
+
 def test_warm_start_keeps_the_first_fits_dtype(iris):
     X, y = iris
     est = small(warm_start=True).fit(X, y)  # float32 data: float32 weights

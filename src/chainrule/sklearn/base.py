@@ -105,7 +105,17 @@ class BaseMLP(BaseEstimator):
         """``X`` in the training dtype, which a (re)initializing fit first decides."""
         if reset or not hasattr(self, "_fit_dtype"):
             self._fit_dtype = np.dtype(self.dtype) if self.dtype is not None else X.dtype
-        return X.astype(self._fit_dtype, copy=False)
+        if X.dtype == self._fit_dtype:
+            return X
+        converted = X.astype(self._fit_dtype)
+        values = converted.data if is_sparse(converted) else converted
+        if not np.isfinite(values).all():  # X itself is finite (validate_data checked)
+            raise ValueError(
+                f"{type(self).__name__}: X has values beyond the range of "
+                f"{self._fit_dtype} (largest {np.finfo(self._fit_dtype).max:.3g}); "
+                "fit with dtype=None or 'float64', or scale the data"
+            )
+        return converted
 
     @property
     def coefs_(self):

@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from chainrule.checkpoint import load, save
+from chainrule.interop.checkpoint import load, save
 
 FORMAT = "chainrule-sklearn-estimator"
 VERSION = 1
