@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from chainrule.cli import main
 from chainrule.diagnostics import check_model_gradients
 from chainrule.diagnostics.model_gradcheck import verdict
 
@@ -107,3 +108,34 @@ def test_verdict_reading():
     assert verdict(0.5) == "WRONG" and verdict(float("nan")) == "WRONG"
     assert verdict(1e-3) == "suspicious" and verdict(1e-3, kinks=True) == "kink?"
     assert verdict(1e-5) == "ok" and verdict(1e-9) == "good"
+
+
+# --- settings that would check nothing or divide by zero are usage errors (issue 17) ---
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--max-entries", "0"], "max-entries: must be an integer ≥ 1"),
+        (["--eps", "0"], "eps: the finite-difference step must be a number > 0, got 0.0"),
+        (["--eps", "nan"], "got nan"),
+        (["--eps", "inf"], "got inf"),
+        # argparse took "-1e-6" for an option ("expected one argument"): now the value
+        (["--eps", "-1e-6"], "must be a number > 0, got -1e-06"),
+        (["--seed", "-3"], "--seed must be ≥ 0, got -3"),
+    ],
+)
+def test_gradcheck_invalid_settings_are_usage_errors(argv, message, capsys):
+    assert main(["gradcheck", *argv]) == 2  # not 1 ("a gradient is wrong"), not 0 (PASSED)
+    out, err = capsys.readouterr()
+    assert "PASSED" not in out and "FAILED" not in out
+    assert err.count("\n") == 1 and err.startswith("chainrule gradcheck: error: ")
+    assert message in err
+
+
+def test_check_model_gradients_rejects_a_step_it_cannot_divide_by():
+    model = cr.nn.MLP([3, 4, 2], activation="tanh", dtype="float64")
+    x, y = np.ones((2, 3)), np.array([0, 1])
+    for eps in (0.0, -1e-6, float("nan"), "1e-6"):
+        with pytest.raises(ValueError, match="eps: the finite-difference step"):
+            check_model_gradients(model, cr.nn.functional.cross_entropy, x, y, eps=eps)
+    with pytest.raises(ValueError, match="max-entries"):
+        check_model_gradients(model, cr.nn.functional.cross_entropy, x, y, max_entries=0)

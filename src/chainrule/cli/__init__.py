@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from chainrule import __version__
@@ -20,12 +21,29 @@ COMMAND_MODULES = (
     "chainrule.cli.explain",  # explain
     "chainrule.cli.diagnose",  # diagnose, gradcheck
     "chainrule.cli.sweep",  # sweep, sweep-report
+    "chainrule.cli.export",  # export (ONNX, safetensors, PyTorch)
     "chainrule.cli.playground",  # playground
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, reading ``--eps -1e-6`` as the value it is.
+
+    argparse takes a token that starts with "-" for an option unless it matches its
+    negative-number pattern, which knows ``-3`` and ``-0.5`` but not ``-1e-6``; a negative
+    value then got "expected one argument" instead of the option's own range message.
+    Subparsers are built from this class too (``parser_class`` defaults to ours).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(
+            r"^-(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$|^-(?:inf|nan)$", re.IGNORECASE
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="chainrule",
         description="Backpropagation made real: train MLPs, see every gradient, check it.",
         epilog="Run 'chainrule COMMAND --help' for a command's options and examples.",

@@ -123,6 +123,8 @@ def run_gradcheck(args) -> int:
     sizes = _sizes(args.layers)
     if args.examples < 1:
         raise ValueError(f"--examples must be ≥ 1, got {args.examples}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be ≥ 0, got {args.seed}")
     backend.manual_seed(args.seed)
     model = nn.MLP(sizes, activation=args.activation, init=args.init, dtype=args.dtype)
     rng = np.random.default_rng(args.seed)

@@ -22,6 +22,7 @@ difference in float32 has a round-off error of about 1e-7/ε, far too coarse to 
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -134,6 +135,19 @@ def check_model_gradients(model, loss_fn, x, y, eps=1e-6, max_entries=200, seed=
     The model's parameters are converted to float64 for the check and restored after
     (values, dtypes and ``.grad``), so the model is left as it was.
     """
+    # a step of 0 divides by zero, NaN compares false everywhere, and 0 entries check
+    # nothing: each would report a verdict the check never earned
+    if (
+        isinstance(eps, bool)
+        or not isinstance(eps, (int, float))
+        or not (math.isfinite(eps) and eps > 0)
+    ):
+        raise ValueError(f"eps: the finite-difference step must be a number > 0, got {eps!r}")
+    if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
+        raise ValueError(
+            f"max-entries: must be an integer ≥ 1 (entries checked per parameter), "
+            f"got {max_entries!r}"
+        )
     params = list(model.named_parameters())
     if not params:
         raise ValueError("check_model_gradients: the model has no parameters")
