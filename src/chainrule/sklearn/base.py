@@ -387,7 +387,8 @@ class BaseMLP(BaseEstimator):
         out_dtype = np.promote_types(X.dtype, self._dtype)
         if out_dtype not in FLOAT_DTYPES:
             out_dtype = np.dtype(np.float64)
-        X = X.tocsr().astype(out_dtype) if is_sparse(X) else X.astype(out_dtype, copy=False)
+        X = X.tocsr() if is_sparse(X) else X
+        X = X.astype(out_dtype, copy=False)
         model = self._model_in(out_dtype)
         if is_sparse(X):
             return predict_sparse(model, X, batch_size=4096)
