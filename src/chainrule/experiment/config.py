@@ -83,6 +83,15 @@ class TrainConfig:
         metavar="DIR",
         nullable=True,
     )
+    test_fraction: float | None = option(
+        None,
+        "share of a synthetic set or CSV file held out as its test split (default 0.2; "
+        "digits and MNIST come with a fixed test split)",
+        "data",
+        "float",
+        metavar="FRAC",
+        nullable=True,
+    )
     val_split: float = option(
         0.1,
         "fraction of the training set held out for validation (0: none)",
@@ -355,6 +364,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         if not 0 <= self.val_split < 1:
             raise ValueError(f"val_split must be in [0, 1), got {self.val_split}")
+        if self.test_fraction is not None and not 0 < self.test_fraction < 1:
+            raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not self.momentum < 1:
