@@ -29,7 +29,7 @@ from chainrule.train.loop import evaluate
 _SEED_LOCK = threading.Lock()
 EPOCHS = 1_000_000  # the page trains until it is paused; the schedule is constant
 MONITOR_EVERY = 2  # gradient-flow sample every other step: cheap enough for 30 updates/s
-KEEP_STEPS = 400  # monitor step records kept (first few and the most recent)
+KEEP_STEPS = 200  # monitor step records kept (first few and the most recent)
 
 
 class Stopped(Exception):
@@ -239,7 +239,7 @@ class Session:
 
     def _trim_monitor(self):
         records = self.monitor.records
-        if len(records) <= 2 * KEEP_STEPS:
+        if len(records) <= KEEP_STEPS + 100:
             return
         steps = [r for r in records if r.get("type") == "step"]
         keep_ids = {id(r) for r in steps[:20] + steps[-KEEP_STEPS:]}

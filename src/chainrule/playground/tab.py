@@ -63,7 +63,11 @@ class Tab:
         self.speed_range = (key.low, key.high)
 
     async def send(self, message: dict):
-        await self.ws.send_text(json.dumps(clean(message), allow_nan=False))
+        try:
+            text = json.dumps(message, allow_nan=False)
+        except ValueError:  # a NaN somewhere (a diverged run): the slow, careful way
+            text = json.dumps(clean(message), allow_nan=False)
+        await self.ws.send_text(text)
 
     async def error(self, message: str):
         await self.send({"type": "error", "message": message})

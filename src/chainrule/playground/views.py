@@ -17,7 +17,9 @@ per-layer numbers and the diagnosis of ``chainrule diagnose`` on the run so far.
 from __future__ import annotations
 
 import base64
+import itertools
 import math
+import time
 
 import numpy as np
 
@@ -26,6 +28,7 @@ from chainrule.diagnostics import diagnose
 from chainrule.tensor import Tensor
 
 GRID = 50
+FINDINGS_EVERY_S = 1.0  # while playing, the diagnosis is renewed at most this often
 LAYER_KEYS = (
     "grad_norm",
     "delta_norm",
@@ -63,11 +66,17 @@ def _finite(x):
     return float(x) if x is not None and math.isfinite(float(x)) else None
 
 
+_RUNS = itertools.count(1)
+
+
 class FrameMaker:
-    """Frames for one session: the grid and its prepared inputs are made once."""
+    """Frames for one session: the grid and its prepared inputs are made once. ``run``
+    numbers the session, in its setup and in each frame, so the page (and a test) can
+    tell a frame of the current settings from one still in flight from the last."""
 
     def __init__(self, session, grid: int = GRID):
         self.session = session
+        self.run = next(_RUNS)
         self.grid = grid
         self.box = domain(session.data.points)
         self.grid_inputs = session.inputs(grid_points(self.box, grid))
@@ -75,7 +84,7 @@ class FrameMaker:
         self.value_scale = 1.0
         if session.data.task == "regression":
             self.value_scale = float(np.max(np.abs(targets))) or 1.0
-        self._report, self._report_step = None, -1
+        self._report, self._report_step, self._report_time = None, -1, 0.0
 
     # --- the pictures -------------------------------------------------------------------
     def pictures(self):
@@ -144,11 +153,15 @@ class FrameMaker:
         ]
 
     def findings(self, force: bool = False):
-        """``chainrule diagnose`` on the run so far (cached per step; recomputed when
-        ``force`` or at most every 25 steps)."""
+        """``chainrule diagnose`` on the run so far. A diagnosis reads every kept monitor
+        record (tens of ms), so while playing it is renewed at most once a second;
+        ``force`` (pause, step, the end of a run) renews it now."""
         s = self.session
         step = s.step
-        if not force and self._report is not None and step - self._report_step < 25:
+        if step == self._report_step and self._report is not None:
+            return self._report
+        fresh = time.monotonic() - self._report_time < FINDINGS_EVERY_S
+        if not force and self._report is not None and fresh:
             return self._report
         if not any(r.get("type") == "step" for r in s.monitor.records):
             return []
@@ -175,6 +188,7 @@ class FrameMaker:
             for f in report.findings
         ]
         self._report_step = step
+        self._report_time = time.monotonic()
         return self._report
 
     def header(self, described, force_findings: bool = False) -> dict:
@@ -183,13 +197,16 @@ class FrameMaker:
         steps_per_epoch = len(s.trainer.loader) if s.trainer is not None else 1
         return {
             "type": "frame",
+            "run": self.run,
             "step": s.step,
             "epoch": s.step / steps_per_epoch,
             "steps_per_epoch": steps_per_epoch,
             "running": s.running,
             "stop_reason": s.stop_reason(),
             "losses": {k: _finite(v) for k, v in losses.items()},
-            "epochs": s.gate.epochs,
+            # the numbers chainrule train reports, at the last completed epoch
+            "n_epochs": len(s.gate.epochs),
+            "last_epoch": s.gate.epochs[-1] if s.gate.epochs else None,
             "weights": self.weights(),
             "layers": self.layer_stats(),
             "findings": self.findings(force_findings or not s.running),
@@ -213,6 +230,7 @@ class FrameMaker:
         ]
         return {
             "type": "setup",
+            "run": self.run,
             "state": s.state,
             "task": d.task,
             "n_classes": d.n_classes,
