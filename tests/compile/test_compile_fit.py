@@ -56,8 +56,8 @@ def test_fit_compile_replays():
     made = []
     original = step_module.CompiledStep.__init__
 
-    def spy(self, fn, max_cache=8):
-        original(self, fn, max_cache)
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
         made.append(self)
 
     step_module.CompiledStep.__init__ = spy
@@ -67,3 +67,26 @@ def test_fit_compile_replays():
         step_module.CompiledStep.__init__ = original
     (step,) = made
     assert step.captures == 4 and step.replays == 4 * 5 - 4  # 2 shapes x 2 captures
+
+
+def test_fit_falls_back_to_eager_when_the_step_is_refused():
+    """A loss that gathers one-hot rows with raw NumPy (an array the replay could not
+    rebuild) is refused; fit warns once and trains eagerly, with the same result."""
+    eye = np.eye(4, dtype=np.float32)
+
+    def onehot_mse(logits, labels):
+        return F.mse_loss(F.softmax(logits, dim=-1), eye[labels])
+
+    def go(compile):
+        cr.manual_seed(1)
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((40, 6)).astype(np.float32)
+        y = rng.integers(0, 4, 40)
+        model = nn.MLP([6, 8, 4])
+        opt = SGD(model.parameters(), lr=0.5)
+        h = cr.train.fit(model, onehot_mse, opt, (X, y), epochs=2, batch_size=16, compile=compile)
+        return [e["train_loss"] for e in h], [p.data.tobytes() for p in model.parameters()]
+
+    with pytest.warns(RuntimeWarning, match="changes between calls.*running this step eagerly"):
+        compiled = go(True)
+    assert compiled == go(False)

@@ -20,6 +20,7 @@ that the model, a parameter or the optimizer changed, that signature is captured
 from __future__ import annotations
 
 import functools
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -28,6 +29,7 @@ from chainrule import backend
 from chainrule.autograd.mode import state as _mode
 from chainrule.compile import guards as _guards
 from chainrule.compile.capture import Recorder
+from chainrule.compile.refusals import CaptureError
 from chainrule.compile.plan import StepsDiffer, plan
 from chainrule.compile.replay import Stale, compile_replay
 from chainrule.tensor import Tensor
@@ -87,7 +89,7 @@ class CompiledStep:
         max_cache: how many signatures are kept.
     """
 
-    def __init__(self, fn, max_cache=8):
+    def __init__(self, fn, max_cache=8, fallback=False):
         if not callable(fn):
             raise TypeError(f"compile: expected a function, got {type(fn).__name__}")
         if not isinstance(max_cache, int) or max_cache < 1:
@@ -97,6 +99,8 @@ class CompiledStep:
         self._cache: OrderedDict = OrderedDict()
         self.captures = 0  # eager runs that recorded (two per signature, more on changes)
         self.replays = 0
+        self.fallback = fallback
+        self.refused = None  # with fallback: why the step now always runs eagerly
         functools.update_wrapper(self, fn)
 
     def __repr__(self):
@@ -104,8 +108,8 @@ class CompiledStep:
         return f"<cr.compile of {name!r}: {len(self._cache)} signatures>"
 
     def __call__(self, *args, **kwargs):
-        if _mode.anomaly is not None:  # anomaly mode checks eager ops: run eagerly
-            return self.fn(*args, **kwargs)
+        if _mode.anomaly is not None or self.refused is not None:
+            return self.fn(*args, **kwargs)  # anomaly mode checks eager ops; or refused
         arrays, sig = _flatten(args, kwargs)
         entry = self._cache.get(sig)
         if entry is not None and entry.replay is not None:
@@ -127,12 +131,20 @@ class CompiledStep:
             while len(self._cache) > self.max_cache:
                 self._cache.popitem(last=False)
         rec = Recorder(arrays)
+        rng = backend.get_rng_state() if self.fallback else None
         try:
             with rec:
                 out = self.fn(*args, **kwargs)
                 rec.output(out)
+        except CaptureError as e:
+            self._cache.pop(sig, None)
+            if not self.fallback:
+                raise
+            self._refuse(e)
+            backend.set_rng_state(rng)  # the eager rerun draws what the first try drew
+            return self.fn(*args, **kwargs)
         except BaseException:
-            self._cache.pop(sig, None)  # a refused or failing step is not half-captured
+            self._cache.pop(sig, None)  # a failing step is not half-captured
             raise
         rec.release()
         self.captures += 1
@@ -155,10 +167,21 @@ class CompiledStep:
             checks = _guards.guards(program, self.fn, args, kwargs)
             entry.replay, entry.source = compile_replay(program, checks)
             entry.program = program
+        except CaptureError as e:
+            del self._cache[sig]
+            if not self.fallback:
+                raise
+            self._refuse(e)  # this call ran eagerly in full: its result stands
         except BaseException:
             del self._cache[sig]
             raise
         return out
+
+    def _refuse(self, error):
+        """With ``fallback``: run eagerly from now on, and say why once."""
+        self.refused = str(error)
+        self._cache.clear()
+        warnings.warn(f"{self.refused} — running this step eagerly", RuntimeWarning, stacklevel=3)
 
     def _hooked(self, args, kwargs):
         """Whether a module the step reaches has forward hooks now (a diagnostics monitor
@@ -202,7 +225,7 @@ class CompiledStep:
         self._cache.clear()
 
 
-def compile(fn=None, *, max_cache=8):
+def compile(fn=None, *, max_cache=8, fallback=False):
     """Capture a training step once and replay it as straight-line NumPy.
 
     ``@cr.compile`` or ``cr.compile(step, max_cache=8)``. The step runs eagerly on its
@@ -210,7 +233,13 @@ def compile(fn=None, *, max_cache=8):
     eager mode; see :class:`CompiledStep` and ``docs/compile.md`` for what is captured,
     what is read at every call (learning rates, optimizer state, random draws) and what
     is refused.
+
+    ``fallback=True`` turns a refusal into a ``RuntimeWarning`` and runs the step eagerly
+    from then on (``step.refused`` says why). A step refused in the middle of a capture
+    is run again from its start (with the random generator rewound), so use it only for
+    a step that is safe to repeat up to that point — ``fit`` uses it for its forward and
+    backward, which end before the optimizer's update.
     """
     if fn is None:
-        return lambda f: CompiledStep(f, max_cache)
-    return CompiledStep(fn, max_cache)
+        return lambda f: CompiledStep(f, max_cache, fallback)
+    return CompiledStep(fn, max_cache, fallback)
