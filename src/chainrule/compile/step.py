@@ -29,8 +29,8 @@ from chainrule import backend
 from chainrule.autograd.mode import state as _mode
 from chainrule.compile import guards as _guards
 from chainrule.compile.capture import Recorder
-from chainrule.compile.refusals import CaptureError
 from chainrule.compile.plan import StepsDiffer, plan
+from chainrule.compile.refusals import CaptureError
 from chainrule.compile.replay import Stale, compile_replay
 from chainrule.tensor import Tensor
 
