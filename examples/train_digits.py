@@ -47,10 +47,10 @@ print(
 )
 
 # the checkpoint holds the whole training state; the weights load into a fresh model
-state = cr.load(f"{run_dir}/best.ckpt.npz")
+state = cr.load(f"{run_dir}/best.safetensors")
 fresh = cr.nn.MLP([64, 256, 128, 10], activation="relu", dropout=0.2)
 fresh.load_state_dict(state["model"])
 print(
-    f"reloaded best.ckpt.npz: test accuracy "
+    f"reloaded best.safetensors: test accuracy "
     f"{100 * evaluate(fresh, loss_fn, (X_test, splits.y_test))['accuracy']:.2f}%"
 )

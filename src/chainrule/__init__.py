@@ -22,7 +22,6 @@ from chainrule.autograd import (
     tensor_function,
 )
 from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
-from chainrule.checkpoint import load, save
 from chainrule.creation import (
     arange,
     as_tensor,
@@ -43,6 +42,7 @@ from chainrule.diagnostics import detect_anomaly
 from chainrule.errors import GraphError, ShapeError
 from chainrule.display import draw
 from chainrule.explain import explain
+from chainrule.interop import load, onnx, save
 from chainrule.ops import (
     abs,
     broadcast_to,
@@ -127,6 +127,7 @@ __all__ = [
     "no_grad",
     "ones",
     "ones_like",
+    "onnx",
     "optim",
     "rand",
     "rand_like",

@@ -143,11 +143,11 @@ def test_predict_refuses_the_wrong_number_of_columns(run_dir, tmp_path):
 def test_corrupted_checkpoint_is_one_clear_error(run_dir, tmp_path):
     out, _ = run_dir
     raw = (out / "last.safetensors").read_bytes()
-    (tmp_path / "cut.ckpt.npz").write_bytes(raw[: len(raw) // 2])
+    (tmp_path / "cut.safetensors").write_bytes(raw[: len(raw) // 2])
     assert_user_error(
-        chainrule("evaluate", tmp_path / "cut.ckpt.npz"),
-        "cut.ckpt.npz is not a readable chainrule checkpoint",
-        "truncated or corrupted",
+        chainrule("evaluate", tmp_path / "cut.safetensors"),
+        "cut.safetensors is not a readable chainrule checkpoint",
+        "truncated: ",
     )
 
 

@@ -53,7 +53,7 @@ def test_sigkill_then_resume_matches_the_uninterrupted_run(tmp_path):
     )
     deadline = time.monotonic() + 240
     try:
-        while not (cut / "last.ckpt.npz").exists():  # the first save: global step 7
+        while not (cut / "last.safetensors").exists():  # the first save: global step 7
             assert proc.poll() is None, proc.stderr.read()
             assert time.monotonic() < deadline
             time.sleep(0.005)
@@ -62,7 +62,7 @@ def test_sigkill_then_resume_matches_the_uninterrupted_run(tmp_path):
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     assert not (cut / "metrics.json").exists()  # it really died before the end
-    saved = cr.load(cut / "last.ckpt.npz")
+    saved = cr.load(cut / "last.safetensors")
     assert 0 < saved["global_step"] < 405 and saved["global_step"] % 7 == 0
 
     resumed = _train("--resume", cut)  # the config comes from the checkpoint
@@ -81,8 +81,8 @@ def test_sigkill_then_resume_matches_the_uninterrupted_run(tmp_path):
         "steps",
     ):
         assert a[key] == b[key], key
-    wa = cr.load(tmp_path / "full" / "last.ckpt.npz")["model"]
-    wb = cr.load(cut / "last.ckpt.npz")["model"]
+    wa = cr.load(tmp_path / "full" / "last.safetensors")["model"]
+    wb = cr.load(cut / "last.safetensors")["model"]
     for name in wa:
         np.testing.assert_array_equal(wa[name], wb[name], err_msg=name)
     log_a = [

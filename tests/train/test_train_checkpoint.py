@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.checkpoint import CheckpointError, load, save
+from chainrule.interop import CheckpointError, load, save
 
 
 def _tree():

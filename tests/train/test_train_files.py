@@ -86,7 +86,7 @@ def test_every_file_of_a_run_folder_honours_the_umask(tmp_path, digits_small, ma
         "config.toml",
         "metrics.json",
         "metrics.jsonl",
-        "last.ckpt.npz",
+        "last.safetensors",
         "loss.png",
         "monitor.jsonl",
     ):

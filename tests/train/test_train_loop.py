@@ -494,9 +494,9 @@ def test_metrics_logger_and_checkpoint_files(tmp_path):
     )
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in lines] == [1, 2, 3]
-    state = cr.load(tmp_path / "last.ckpt.npz")
+    state = cr.load(tmp_path / "last.safetensors")
     assert state["epoch"] == 3 and state["global_step"] == 9
-    best = cr.load(tmp_path / "best.ckpt.npz")
+    best = cr.load(tmp_path / "best.safetensors")
     best_epoch = min(lines, key=lambda e: e["val_loss"])["epoch"]
     assert best["epoch"] == best_epoch
     np.testing.assert_array_equal(

@@ -47,8 +47,8 @@ def _same_run(a, b, dir_a, dir_b):
     for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "step"):
         assert [e[key] for e in a["history"]] == [e[key] for e in b["history"]], key
     assert a["test_loss"] == b["test_loss"] and a["test_accuracy"] == b["test_accuracy"]
-    wa = cr.load(dir_a / "last.ckpt.npz")
-    wb = cr.load(dir_b / "last.ckpt.npz")
+    wa = cr.load(dir_a / "last.safetensors")
+    wb = cr.load(dir_b / "last.safetensors")
     for name in wa["model"]:
         np.testing.assert_array_equal(wa["model"][name], wb["model"][name], err_msg=name)
     for index, entry in wa["optimizer"]["state"].items():
@@ -73,14 +73,14 @@ def test_resume_after_a_crash_matches_the_uninterrupted_run(
     full = _run(tmp_path, "full", digits, checkpoint_every=every, **options)
     with pytest.raises(Interrupt):
         _run(tmp_path, "cut", digits, crash=crash, checkpoint_every=every, **options)
-    state = cr.load(tmp_path / "cut" / "last.ckpt.npz")
+    state = cr.load(tmp_path / "cut" / "last.safetensors")
     assert state["global_step"] == saved_at  # the last save before the crash
     resumed = _run(
         tmp_path,
         "cut",
         digits,
         checkpoint_every=every,
-        resume=str(tmp_path / "cut" / "last.ckpt.npz"),
+        resume=str(tmp_path / "cut" / "last.safetensors"),
         **options,
     )
     _same_run(full, resumed, tmp_path / "full", tmp_path / "cut")
@@ -92,19 +92,19 @@ def test_resume_from_an_epoch_end_checkpoint(tmp_path, digits):
     full = _run(tmp_path, "full", digits, dropout=0.1)
     with pytest.raises(Interrupt):
         _run(tmp_path, "cut", digits, dropout=0.1, crash=22)  # saved at epoch 1's end only
-    assert cr.load(tmp_path / "cut" / "last.ckpt.npz")["global_step"] == 21
+    assert cr.load(tmp_path / "cut" / "last.safetensors")["global_step"] == 21
     resumed = _run(
-        tmp_path, "cut", digits, dropout=0.1, resume=str(tmp_path / "cut" / "last.ckpt.npz")
+        tmp_path, "cut", digits, dropout=0.1, resume=str(tmp_path / "cut" / "last.safetensors")
     )
     _same_run(full, resumed, tmp_path / "full", tmp_path / "cut")
 
 
 def test_resume_into_a_different_architecture_names_the_mismatch(tmp_path, digits):
     _run(tmp_path, "a", digits, epochs=1)
-    ckpt = str(tmp_path / "a" / "last.ckpt.npz")
+    ckpt = str(tmp_path / "a" / "last.safetensors")
     with pytest.raises(
         ValueError,
-        match=r"last\.ckpt\.npz: .*different architecture\): layers\.0\.weight has "
+        match=r"last\.safetensors: .*different architecture\): layers\.0\.weight has "
         r"shape \(24, 64\) in the checkpoint but \(32, 64\) in the model",
     ):
         _run(tmp_path, "b", digits, layers=[32], resume=ckpt)
@@ -114,7 +114,7 @@ def test_resume_into_a_different_architecture_names_the_mismatch(tmp_path, digit
 
 def test_resume_with_another_batch_size_or_schedule_length_is_refused(tmp_path, digits):
     _run(tmp_path, "a", digits, epochs=1)
-    ckpt = str(tmp_path / "a" / "last.ckpt.npz")
+    ckpt = str(tmp_path / "a" / "last.safetensors")
     with pytest.raises(ValueError, match="batch_size=64"):
         _run(tmp_path, "b", digits, epochs=1, batch_size=32, resume=ckpt)
     with pytest.raises(ValueError, match="cosine schedule was planned for 1 epochs, not 3"):
@@ -124,11 +124,11 @@ def test_resume_with_another_batch_size_or_schedule_length_is_refused(tmp_path, 
 
 
 def test_a_corrupted_checkpoint_leaves_the_model_untouched(tmp_path, digits):
-    from chainrule.checkpoint import CheckpointError
+    from chainrule.interop import CheckpointError
     from chainrule.train.state import FitState
 
     _run(tmp_path, "a", digits, epochs=1)
-    path = tmp_path / "a" / "last.ckpt.npz"
+    path = tmp_path / "a" / "last.safetensors"
     state = cr.load(path)
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) - 50])

@@ -29,6 +29,7 @@ from chainrule.experiment.options import convert
 from chainrule.experiment.run import run_training
 from chainrule.experiment.step_source import step_source
 from chainrule.experiment.run_folder import (
+    LAST_CHECKPOINTS,
     config_of,
     default_out,
     find_checkpoint,
@@ -61,21 +62,21 @@ Options given on the command line override the file. Every run folder holds the 
 resolved config.toml, so `chainrule train --config runs/a/config.toml` reruns it.
 
 the run folder (--out, default runs/<data>-<timestamp>) receives config.toml,
-metrics.jsonl (one line per epoch), metrics.json (final results), last.ckpt.npz and
-best.ckpt.npz (full training state), loss.png and accuracy.png (with matplotlib).
+metrics.jsonl (one line per epoch), metrics.json (final results), last.safetensors and
+best.safetensors (full training state), loss.png and accuracy.png (with matplotlib).
 """
 
 EVALUATE_EPILOG = """\
 examples:
-  chainrule evaluate runs/a                   # best.ckpt.npz on the run's test split
-  chainrule evaluate runs/a/last.ckpt.npz
+  chainrule evaluate runs/a                   # best.safetensors on the run's test split
+  chainrule evaluate runs/a/last.safetensors
   chainrule evaluate runs/a --data fashion-mnist --data-dir ~/data/fmnist
 """
 
 PREDICT_EPILOG = """\
 examples:
   chainrule predict runs/a --input new_rows.csv                # CSV to stdout
-  chainrule predict runs/a/best.ckpt.npz --input x.csv --output preds.csv
+  chainrule predict runs/a/best.safetensors --input x.csv --output preds.csv
 
 The input holds one example per line, with the model's features as numbers (a header
 line is skipped). Inputs are standardized with the training statistics saved in the
@@ -195,7 +196,7 @@ def register(subparsers) -> None:
         nargs="?",
         const="",
         metavar="CHECKPOINT_OR_RUN",
-        help="continue a run from its last.ckpt.npz (a run folder or a checkpoint file; "
+        help="continue a run from its last.safetensors (a run folder or a checkpoint file; "
         "alone: the --out folder), exactly where it stopped",
     )
     p.set_defaults(func=train_command)
@@ -204,7 +205,7 @@ def register(subparsers) -> None:
     e = subparsers.add_parser(
         "evaluate",
         help="test accuracy and loss of a saved model",
-        description="Evaluate a trained model (a run folder's best.ckpt.npz, or a checkpoint\n"
+        description="Evaluate a trained model (a run folder's best.safetensors, or a checkpoint\n"
         "file) on its data set's test split, or on another data set with the same features.",
         epilog=EVALUATE_EPILOG,
         formatter_class=fmt,
@@ -280,7 +281,9 @@ def train_command(args) -> int:
     if args.show_step:
         print(step_source(config), end="")
         return 0
-    if resume is None and os.path.exists(os.path.join(config.out, "last.ckpt.npz")):
+    if resume is None and any(
+        os.path.exists(os.path.join(config.out, name)) for name in LAST_CHECKPOINTS
+    ):
         raise ValueError(
             f"{config.out} already holds a run; continue it with --resume {config.out} or "
             "choose another --out"

@@ -268,7 +268,7 @@ class TrainConfig:
     )
     checkpoint_every: int | None = option(
         None,
-        "also save last.ckpt.npz every N optimizer steps (for --resume mid-epoch)",
+        "also save last.safetensors every N optimizer steps (for --resume mid-epoch)",
         "run",
         "int",
         metavar="STEPS",

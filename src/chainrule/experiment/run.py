@@ -16,7 +16,6 @@ from dataclasses import replace
 import numpy as np
 
 from chainrule import backend, optim
-from chainrule.checkpoint import load
 from chainrule.data import ArrayDataset, DataLoader, load_dataset
 from chainrule.data.prepare import PreparedData, prepare_data
 from chainrule.diagnostics.anomaly import detect_anomaly
@@ -35,6 +34,7 @@ from chainrule.experiment.wiring import (
     build_scheduler,
     check_targets,
 )
+from chainrule.interop.checkpoint import load
 from chainrule.train.callbacks import EarlyStopping
 from chainrule.train.loop import evaluate, fit
 from chainrule.train.plots import save_curves

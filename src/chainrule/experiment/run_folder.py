@@ -5,8 +5,9 @@ A run folder (``--out``, default ``runs/<data>-<timestamp>``) holds::
     config.toml      the full resolved configuration (rerun with --config config.toml)
     metrics.jsonl    one line per epoch
     metrics.json     the final results (test_accuracy, test_loss, train_loss, epochs, ...)
-    last.ckpt.npz    full training state after the last epoch (or step, --checkpoint-every)
-    best.ckpt.npz    the same at the epoch with the best validation loss
+    last.safetensors full training state after the last epoch (or step, --checkpoint-every)
+    best.safetensors the same at the epoch with the best validation loss
+                     (chainrule 0.1 wrote last.ckpt.npz / best.ckpt.npz: still read)
     loss.png, accuracy.png   learning curves (when matplotlib is installed)
     monitor.jsonl    gradient-flow records (with --monitor)
 
@@ -23,16 +24,18 @@ import math
 import os
 import time
 
-from chainrule.checkpoint import load
 from chainrule.experiment.config import TrainConfig, to_toml
 from chainrule.experiment.wiring import build_model
 from chainrule.files import atomic_write
+from chainrule.interop.checkpoint import load
+from chainrule.train.callbacks import BEST_CHECKPOINT, LAST_CHECKPOINT
 from chainrule.train.state import STATE_FORMAT, check_model_state
 
 CONFIG_FILE = "config.toml"
 RESULTS_FILE = "metrics.json"
-LAST_CHECKPOINT = "last.ckpt.npz"
-BEST_CHECKPOINT = "best.ckpt.npz"
+# what ModelCheckpoint writes, then what chainrule 0.1 wrote (read, never written)
+LAST_CHECKPOINTS = (LAST_CHECKPOINT, "last.ckpt.npz")
+BEST_CHECKPOINTS = (BEST_CHECKPOINT, "best.ckpt.npz")
 
 
 def default_out(config: TrainConfig) -> str:
@@ -86,25 +89,27 @@ def check_schedule_length(state: dict, config: TrainConfig) -> None:
 
 # --- reading a run back ------------------------------------------------------------------
 def find_checkpoint(path, prefer: str = "best") -> str:
-    """``path`` itself if it is a file; for a run folder its ``best.ckpt.npz`` or
-    ``last.ckpt.npz`` (``prefer`` says which to try first)."""
+    """``path`` itself if it is a file; for a run folder its ``best.safetensors`` or
+    ``last.safetensors`` (``prefer`` says which to try first), or the ``.ckpt.npz`` of
+    that name a chainrule 0.1 run left (a 0.1 run resumed now keeps its old best until
+    a better epoch writes the new one)."""
     path = os.fspath(path)
     if os.path.isdir(path):
-        order = (BEST_CHECKPOINT, LAST_CHECKPOINT)
+        order = (BEST_CHECKPOINTS, LAST_CHECKPOINTS)
         if prefer != "best":
             order = order[::-1]
-        for name in order:
+        for name in (*order[0], *order[1]):
             candidate = os.path.join(path, name)
             if os.path.isfile(candidate):
                 return candidate
-        raise FileNotFoundError(f"no last.ckpt.npz or best.ckpt.npz in run folder {path}")
+        raise FileNotFoundError(f"no {LAST_CHECKPOINT} or {BEST_CHECKPOINT} in run folder {path}")
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such checkpoint or run folder: {path}")
     return path
 
 
 def load_training_state(path) -> dict:
-    """A training-state checkpoint (``last``/``best.ckpt.npz``), checked for the parts a
+    """A training-state checkpoint (``last``/``best.safetensors``), checked for the parts a
     rebuild needs."""
     state = load(path)
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:

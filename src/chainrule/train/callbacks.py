@@ -29,8 +29,8 @@ import time
 
 import numpy as np
 
-from chainrule.checkpoint import save
 from chainrule.files import atomic_write
+from chainrule.interop.checkpoint import save
 from chainrule.optim import clip_grad_norm_, clip_grad_value_
 
 HOOKS = (
@@ -262,9 +262,14 @@ class EarlyStopping(Callback):
         self.best_weights = state["best_weights"]
 
 
+# the run folder's checkpoints (chainrule 0.1 named them last.ckpt.npz / best.ckpt.npz)
+LAST_CHECKPOINT = "last.safetensors"
+BEST_CHECKPOINT = "best.safetensors"
+
+
 class ModelCheckpoint(Callback):
-    """Save the full training state to ``directory/last.ckpt.npz`` after every epoch (and
-    every ``every_steps`` optimizer steps), and to ``best.ckpt.npz`` when ``monitor``
+    """Save the full training state to ``directory/last.safetensors`` after every epoch (and
+    every ``every_steps`` optimizer steps), and to ``best.safetensors`` when ``monitor``
     improves. Files are written atomically (see :func:`chainrule.save`)."""
 
     state_key = "ModelCheckpoint"
@@ -293,11 +298,11 @@ class ModelCheckpoint(Callback):
 
     @property
     def last_path(self):
-        return os.path.join(self.directory, "last.ckpt.npz")
+        return os.path.join(self.directory, LAST_CHECKPOINT)
 
     @property
     def best_path(self):
-        return os.path.join(self.directory, "best.ckpt.npz")
+        return os.path.join(self.directory, BEST_CHECKPOINT)
 
     def on_batch_end(self, trainer, step, logs):
         if trainer.global_step % self.every_steps == 0:

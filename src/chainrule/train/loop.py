@@ -70,7 +70,7 @@ def fit(
             ``val_loss``.
         run_dir: folder for callbacks that write files (exposed as ``state.run_dir``).
         resume: a training state from ``FitState.state_dict()`` (e.g. ``cr.load`` of a
-            ``last.ckpt.npz``): training continues exactly where that run stood.
+            ``last.safetensors``): training continues exactly where that run stood.
         extra_state: JSON-able facts saved into every checkpoint (config, data stats).
         compile: capture forward, loss and backward once per batch shape and replay them
             (``cr.compile``): the same numbers, bit for bit, without the engine's per-op
