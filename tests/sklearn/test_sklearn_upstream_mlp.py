@@ -95,17 +95,22 @@ def test_excluded_tests_are_exactly_the_private_ones():
     assert uses_private == set(EXCLUDED)
 
 
-def test_the_swap_reaches_the_upstream_module(monkeypatch):
-    """The included tests really exercise chainrule: the upstream module's estimator
-    names are ours while a swapped test runs."""
+def test_the_swap_reaches_the_upstream_module():
+    """A swapped test sees chainrule's estimators, both through the upstream module's
+    names and through its class-valued parameters; afterwards sklearn's are back."""
     seen = []
-    original = upstream.test_tolerance
 
-    def spy():
-        seen.append(upstream.MLPClassifier)
+    def probe(MLPEstimator):
+        seen.extend([upstream.MLPClassifier, upstream.MLPRegressor, MLPEstimator])
 
-    monkeypatch.setattr(upstream, "test_tolerance", spy)
-    _swapped(spy)()
-    assert seen == [cr_sklearn.MLPClassifier]
+    _swapped(probe)(MLPEstimator=neural_network.MLPRegressor)
+    assert seen == [cr_sklearn.MLPClassifier, cr_sklearn.MLPRegressor, cr_sklearn.MLPRegressor]
     assert upstream.MLPClassifier is neural_network.MLPClassifier
-    assert original is not spy
+
+
+def test_every_other_upstream_test_is_collected_here():
+    here = {
+        n for n, fn in globals().items() if n.startswith("test_") and hasattr(fn, "__wrapped__")
+    }
+    assert here == set(_upstream_tests()) - set(EXCLUDED)
+    assert all(globals()[name].__wrapped__ is getattr(upstream, name) for name in here)
