@@ -19,7 +19,6 @@ import numpy as np
 import chainrule as cr
 from chainrule.data import load_dataset
 from chainrule.experiment import TrainConfig, run_training
-from chainrule.interop import load, save
 
 
 def main() -> int:
@@ -51,7 +50,7 @@ def main() -> int:
         rows.append(("run checkpoint", Path(ckpt).name))
 
         # 1. cr.save(model) -> safetensors.torch.load_file -> torch.nn.Sequential (strict)
-        save(model, tmp / "m.safetensors")
+        cr.save(model, tmp / "m.safetensors")
         # the same network written in PyTorch (the run's default dropout is 0.2)
         twin = torch.nn.Sequential(
             torch.nn.Linear(64, 64),
@@ -67,7 +66,7 @@ def main() -> int:
         ours = predict(model, x)
         theirs = twin(torch.from_numpy(x)).detach().numpy()
         rows.append(("safetensors -> torch.nn.Sequential, logits", _diff(theirs, ours)))
-        back = load(tmp / "m.safetensors")
+        back = cr.load(tmp / "m.safetensors")
         same = all(
             a.tobytes() == b.tobytes()
             for a, b in zip(model.state_dict().values(), back.state_dict().values())
