@@ -140,3 +140,18 @@ def test_a_bare_state_dict_has_nothing_to_export(tmp_path):
     code, _, err = _cli("export", tmp_path / "sd.safetensors", "--onnx", tmp_path / "x.onnx")
     assert code == 2 and "holds neither a model" in err and err.count("\n") == 1
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_a_float64_run_exports_a_float64_graph(tmp_path):
+    from chainrule.data.prepare import prepare_inputs
+    from chainrule.experiment.run_folder import restore_model
+    from chainrule.train.loop import predict
+
+    _run(tmp_path / "f64", dtype="float64", activation="sigmoid")
+    assert _cli("export", tmp_path / "f64", "--onnx", tmp_path / "d.onnx", "--logits")[0] == 0
+    raw = load_dataset("digits").X_test[:50].astype(np.float64)
+    got = _onnx(tmp_path / "d.onnx", raw)
+    model, config, data_state, _ = restore_model(tmp_path / "f64")
+    want = predict(model, prepare_inputs(raw, data_state, np.float64))
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
