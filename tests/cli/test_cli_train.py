@@ -291,3 +291,11 @@ def test_an_empty_layer_width_is_an_error_not_a_smaller_network(tmp_path):
     result = chainrule("train", *TINY, "--layers", "64,,32", "--out", tmp_path / "r")
     assert_user_error(result, "--layers", "empty entry", "'64,,32'")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_quoted_boolean_in_toml_is_refused(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[optimization]\nnesterov = "yes"\n')
+    result = chainrule("train", "--config", config, *TINY, "--out", tmp_path / "r")
+    assert_user_error(result, "'nesterov' must be true or false", "got 'yes'")
+    assert not (tmp_path / "r").exists()

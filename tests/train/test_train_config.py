@@ -35,6 +35,12 @@ def test_unknown_key_lists_every_valid_key_in_one_line():
         ({"lr": float("nan")}, "must be a finite number"),
         ({"optimizer": "sgdd"}, "invalid choice 'sgdd'; choose from: sgd, adam, adamw"),
         ({"layers": "a,b"}, "comma-separated list of integers"),
+        (
+            {"nesterov": "yes"},
+            r"'nesterov' must be true or false \(a boolean, without quotes\), got 'yes'",
+        ),
+        ({"standardize": "false"}, "must be true or false"),
+        ({"plots": 1}, "must be true or false"),
         ({"layers": "64,,32"}, "'layers': empty entry in '64,,32'"),
         ({"layers": "64,"}, "empty entry"),
         ({"milestones": ",5"}, "empty entry"),

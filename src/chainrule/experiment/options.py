@@ -96,14 +96,11 @@ def convert(f: dataclasses.Field, value, what: str):
         raise ValueError(f"{what} cannot be empty")
     try:
         if kind == "bool":
-            if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on"):
-                out = True
-            elif isinstance(value, str) and value.lower() in ("false", "no", "0", "off"):
-                out = False
-            elif isinstance(value, bool):
-                out = value
-            else:
+            # only a real boolean: TOML has true/false, the command line has --x/--no-x;
+            # a string ("yes", "false") is a typo that must not be read as a guess
+            if not isinstance(value, bool):
                 raise ValueError
+            out = value
         elif kind == "int":
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
@@ -144,7 +141,7 @@ def convert(f: dataclasses.Field, value, what: str):
         expected = {
             "int_list": "a comma-separated list of integers",
             "float_list": "a comma-separated list of numbers",
-            "bool": "true or false",
+            "bool": "true or false (a boolean, without quotes)",
             "int": "an integer",
             "float": "a finite number",
             "str": "a string",
