@@ -152,6 +152,7 @@ def test_a_float64_run_exports_a_float64_graph(tmp_path):
     raw = load_dataset("digits").X_test[:50].astype(np.float64)
     got = _onnx(tmp_path / "d.onnx", raw)
     model, config, data_state, _ = restore_model(tmp_path / "f64")
+    assert config.dtype == "float64"
     want = predict(model, prepare_inputs(raw, data_state, np.float64))
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
