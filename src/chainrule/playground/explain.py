@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.autograd import grad
+from chainrule.autograd import grad, no_grad
 from chainrule.tensor import Tensor
 
 FEATURE_NAMES = {
@@ -84,6 +84,26 @@ def _forward(session, index: int):
     example = {"index": index, "x": inputs, "y": y[index], "out": out.data[0]}
     example["loss"] = _f(loss.data)
     return example, layers
+
+
+def hardest_example(session) -> int:
+    """The training row with the largest loss now (the one worth explaining first)."""
+    X, y = session.prepared.train
+    model = session.model
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad(), np.errstate(all="ignore"):
+            out = np.asarray(model(Tensor(X)).data, np.float64)
+    finally:
+        model.train(was_training)
+    if session.data.task == "classification":
+        z = out - out.max(axis=1, keepdims=True)
+        per_row = np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]  # −log softmax
+    else:
+        per_row = (out[:, 0] - y) ** 2
+    per_row = np.where(np.isfinite(per_row), per_row, np.inf)
+    return int(np.argmax(per_row))
 
 
 def _local_derivative(activation, a: float) -> float:

@@ -71,7 +71,7 @@ def train_config(state: dict, task: str) -> TrainConfig:
 
 
 class Gate(Callback):
-    """Park the training thread between steps; let ``granted`` steps through at a time.
+    """Park the training thread before each step; let ``granted`` steps through at a time.
 
     Also records the numbers ``chainrule train`` reports, at each epoch's end: the
     epoch's mean training loss and the test loss and accuracy (``evaluate`` on the test
@@ -95,10 +95,13 @@ class Gate(Callback):
             _SEED_LOCK.release()
         self._park()
 
-    def on_batch_end(self, trainer, step, logs):
-        self.granted -= 1
-        if self.granted <= 0 and not trainer.stop_training:
+    def on_batch_begin(self, trainer, step):
+        # parked *before* a step, so a finished epoch's summary (on_epoch_end) is already
+        # recorded when the page looks; the Gate comes before the monitor in the callback
+        # list, so the monitor's forward hooks are not installed while the page reads
+        if self.granted <= 0:
             self._park()
+        self.granted -= 1
 
     def on_epoch_end(self, trainer, epoch, logs):
         test = evaluate(trainer.model, trainer.loss_fn, self.test_data)
@@ -157,7 +160,7 @@ class Session:
             # reason, diagnosis), so NumPy's overflow warnings would only flood the console
             with np.errstate(all="ignore"):
                 self.result = run_training(
-                    self.config, callbacks=[self.monitor, self.gate], splits=self.data.splits
+                    self.config, callbacks=[self.gate, self.monitor], splits=self.data.splits
                 )
         except Stopped:
             pass

@@ -205,9 +205,11 @@ class Tab:
     async def explain(self, message: dict):
         await self.stop_playing()
         what = message.get("what")
-        example = _int(message.get("example", 0), "example", 0, 10**9)
+        example = _int(message.get("example", 0), "example", -1, 10**9)
         layer = _int(message.get("layer"), "layer", 1, 100)
         async with self.lock:
+            if example == -1:  # "the one it gets most wrong"
+                example = await asyncio.to_thread(explain.hardest_example, self.session)
             if what == "unit":
                 unit = _int(message.get("unit"), "unit", 0, 10**6)
                 result = await asyncio.to_thread(

@@ -100,6 +100,9 @@ export function drawCurves(canvas, series) {
       if (!started) { g.moveTo(X(p.epoch), Y(v)); started = true; } else g.lineTo(X(p.epoch), Y(v));
     }
     g.stroke();
+    g.fillStyle = color;  // the latest value as a dot, so a single point still shows
+    const last = [...pts].reverse().find((p) => p[key] !== null && Number.isFinite(p[key]));
+    if (last) { g.beginPath(); g.arc(X(last.epoch), Y(last[key]), 2.5, 0, 2 * Math.PI); g.fill(); }
   }
   g.setLineDash([]);
   g.fillStyle = "#37474f"; g.fillText("— train", W - 110, pad.t + 12);
@@ -127,9 +130,10 @@ export function drawFlow(canvas, layers) {
     const bars = [[l.grad_norm, "#37474f", -bw - 1], [l.delta_norm, "#f59322", 1]];
     for (const [v, color, dx] of bars) {
       const lv = niceLog(v);
-      if (lv === null) {
-        g.fillStyle = v === 0 ? "#b0bec5" : "#c62828";
-        g.fillText(v === 0 ? "0" : "NaN", cx + dx, H - pad.b - 4);
+      if (lv === null) {  // zero (no gradient at all) or NaN/inf: say so in words
+        g.fillStyle = v === 0 ? "#90a4ae" : "#c62828";
+        const word = v === 0 ? "0" : "NaN";
+        g.fillText(word, cx + dx + (bw - g.measureText(word).width) / 2, H - pad.b - 4);
         continue;
       }
       g.fillStyle = color;

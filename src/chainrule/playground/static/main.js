@@ -126,7 +126,10 @@ function buildControls() {
   $("export").addEventListener("click", () => send({ type: "export" }));
   $("export-close").addEventListener("click", () => $("export-box").classList.add("hidden"));
   $("explain-close").addEventListener("click", () => { $("explain").classList.add("hidden"); page.explainTarget = null; net.select(null); redrawHeat(); });
-  $("example").addEventListener("change", () => { if (page.explainTarget) requestExplain(page.explainTarget); });
+  $("example").addEventListener("change", () => {
+    page.example = parseInt($("example").value || "0", 10);
+    if (page.explainTarget) requestExplain(page.explainTarget);
+  });
   $("upload").addEventListener("change", uploadFile);
   for (const id of ["cx", "cy", "label"]) $(id).addEventListener("change", (e) => change({ [id]: parseInt(e.target.value, 10) }));
   document.addEventListener("keydown", (e) => {
@@ -382,7 +385,9 @@ function requestExplain(target) {
   setPlaying(false);
   page.explainTarget = target;
   net.select(target.what, target.layer, target.what === "unit" ? target.unit : target.to, target.from);
-  send({ type: "explain", ...target, example: parseInt($("example").value || "0", 10) });
+  // until the user picks one, the server explains the example the network gets most wrong
+  const example = page.example === undefined ? -1 : parseInt($("example").value || "0", 10);
+  send({ type: "explain", ...target, example });
 }
 
 function num(v) {
@@ -394,6 +399,7 @@ function num(v) {
 
 function showExplanation(x) {
   $("explain").classList.remove("hidden");
+  $("example").value = String(x.example);
   $("explain-title").textContent = x.title;
   const t = x.target;
   $("example-info").textContent = `at (${t.point.map((v) => v.toFixed(2)).join(", ")}), target ${num(t.y)}, loss ${num(t.loss)}, step ${x.step}`;

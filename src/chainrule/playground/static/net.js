@@ -29,7 +29,7 @@ export class NetView {
     svg.classList.add("edges");
     this.root.appendChild(svg);
     this.svg = svg;
-    const xs = this.sizes.map((_, c) => 40 + (c * (width - 80)) / Math.max(1, cols - 1));
+    const xs = this.sizes.map((_, c) => 70 + (c * (width - 110)) / Math.max(1, cols - 1));
     this.pos = this.sizes.map((n, c) => {
       const top = 44 + (height - 44 - n * (THUMB + 10)) / 2;
       return Array.from({ length: n }, (_, j) => [xs[c], top + j * (THUMB + 10) + THUMB / 2]);
