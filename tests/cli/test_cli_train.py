@@ -299,3 +299,10 @@ def test_a_quoted_boolean_in_toml_is_refused(tmp_path):
     result = chainrule("train", "--config", config, *TINY, "--out", tmp_path / "r")
     assert_user_error(result, "'nesterov' must be true or false", "got 'yes'")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_misspelt_config_table_gets_a_did_you_mean(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[mdoel]\nlayers = [8]\n")
+    result = chainrule("train", "--config", config, *TINY, "--out", tmp_path / "r")
+    assert_user_error(result, "unknown table [mdoel] (did you mean [model]?)")

@@ -155,3 +155,15 @@ def test_list_spellings():
         assert TrainConfig.from_dict({"layers": text}).layers == expected
     assert TrainConfig.from_dict({"layers": ""}).layers == []  # a linear model
     assert TrainConfig.from_dict({"layers": " "}).layers == []
+
+
+def test_a_misspelt_table_is_named_with_the_right_one(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[mdoel]\nlayers = [8]\n")
+    with pytest.raises(ValueError, match=r"unknown table \[mdoel\] \(did you mean \[model\]\?\)"):
+        read_config(path)
+    path.write_text("[zzz]\nlr = 0.1\n")
+    with pytest.raises(
+        ValueError, match=r"c\.toml: unknown table \[zzz\]; the tables are \[data\]"
+    ):
+        read_config(path)

@@ -408,6 +408,14 @@ def read_config(path) -> dict:
     for key, value in table.items():
         if isinstance(value, dict) and key in GROUPS:
             flat.update(value)  # [model] layers = ... is the same as layers = ...
+        elif isinstance(value, dict):  # a misspelt group would lose every option in it
+            close = difflib.get_close_matches(key, GROUPS, n=1)
+            hint = f" (did you mean [{close[0]}]?)" if close else ""
+            raise ValueError(
+                f"{path}: unknown table [{key}]{hint}; the tables are "
+                + ", ".join(f"[{g}]" for g in GROUPS)
+                + " (or write the options at the top level)"
+            )
         else:
             flat[key] = value
     return flat
