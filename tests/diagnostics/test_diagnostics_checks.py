@@ -295,3 +295,11 @@ def test_suggestions_never_propose_what_the_run_already_uses():
     rep = diagnose(_records(), metrics=_metrics(train, val), config={})
     f = next(f for f in rep.findings if f.kind == "overfitting")
     assert "stop early (--early-stopping 5)" in f.suggestion and "add dropout" in f.suggestion
+
+
+def test_an_in_memory_diagnosis_keeps_its_data_for_the_notebook_picture():
+    rep = diagnose(_records(), metrics=_metrics(FALLING))
+    assert rep.data is not None and len(rep.data.steps) == 8
+    html = rep._repr_mimebundle_()["text/html"]
+    assert "‖δ‖" in html and "<svg" in html  # the per-layer gradient profile is drawn
+    assert "data" not in rep.to_dict()

@@ -54,7 +54,7 @@ def diagnose(run, metrics=None, config=None) -> Report:
     findings = run_checks(data)
     if not any(f.severity in ("error", "warning") for f in findings):
         findings.append(_healthy(data, notes=bool(findings)))
-    return Report(findings, summary=_summary(data), run_dir=data.run_dir)
+    return Report(findings, summary=_summary(data), run_dir=data.run_dir, data=data)
 
 
 def _rows(metrics):
@@ -111,7 +111,9 @@ def _suggest(*options, otherwise=""):
     run already does, so used ones are dropped (``otherwise`` when none is left).
     """
     texts = [text for text, used in options if not used]
-    return ", ".join(texts) if texts else otherwise
+    if not texts:
+        return otherwise
+    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " or " + texts[-1]
 
 
 # --- checks ----------------------------------------------------------------------------
@@ -455,7 +457,7 @@ def check_saturation(data):
                 ("smaller initial weights (--init xavier)", _uses(data, "init", "xavier")),
                 ("standardized inputs", _uses(data, "standardize", True)),
                 ("a lower learning rate", False),
-                ("or ReLU with He initialization", False),
+                ("ReLU with He initialization", False),
             ),
             [k + 1 for k in ks],
         )
@@ -488,7 +490,7 @@ def check_dead_units(data):
             _suggest(
                 ("lower the learning rate", False),
                 ("use He initialization with zero biases", _uses(data, "init", "he")),
-                ("or leaky_relu", False),
+                ("use leaky_relu", False),
             ),
             [k + 1 for k in ks],
         )
@@ -636,7 +638,7 @@ def check_overfitting(data):
                     (_more_decay(data), not (_uses(data, "weight_decay") or _uses(data, "l2"))),
                     ("add dropout (--dropout 0.2)", _uses(data, "dropout")),
                     ("more dropout", not _uses(data, "dropout")),
-                    ("or get more data", False),
+                    ("get more data", False),
                 ),
             )
         )

@@ -47,6 +47,8 @@ class Report:
     findings: list
     summary: str = ""
     run_dir: str | None = None
+    # the RunData the findings were read from (for pictures of it); not part of the verdict
+    data: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         self.findings = sorted(self.findings, key=lambda f: _ORDER[f.severity])
