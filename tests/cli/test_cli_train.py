@@ -306,3 +306,15 @@ def test_a_misspelt_config_table_gets_a_did_you_mean(tmp_path):
     config.write_text("[mdoel]\nlayers = [8]\n")
     result = chainrule("train", "--config", config, *TINY, "--out", tmp_path / "r")
     assert_user_error(result, "unknown table [mdoel] (did you mean [model]?)")
+
+
+def test_a_folder_that_is_not_a_run_is_not_written_into(tmp_path):
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "holiday.jpg").write_bytes(b"not a run")
+    result = chainrule("train", *TINY, "--out", out)
+    assert_user_error(result, "is not a chainrule run folder", "'holiday.jpg'", "--out")
+    assert sorted(p.name for p in out.iterdir()) == ["holiday.jpg"]
+    assert result.stdout == ""  # refused before the "training ..." line
+    (tmp_path / "empty").mkdir()  # an empty folder is fine
+    assert chainrule("train", *TINY, "--out", tmp_path / "empty").returncode == 0

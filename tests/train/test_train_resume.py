@@ -199,3 +199,17 @@ def test_regression_data_set(tmp_path):
     results = run_training(TrainConfig.from_dict({**base, "loss": "mse"}))
     assert results["test_accuracy"] is None
     assert results["test_loss"] < 0.1 * np.var(t)
+
+
+def test_run_training_refuses_a_folder_of_other_files(tmp_path, digits):
+    out = tmp_path / "other"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    config = TrainConfig.from_dict({**BASE, "epochs": 1, "out": str(out)})
+    with pytest.raises(ValueError, match="is not a chainrule run folder"):
+        run_training(config, splits=digits)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    done = tmp_path / "done"
+    run_training(TrainConfig.from_dict({**BASE, "epochs": 1, "out": str(done)}), splits=digits)
+    with pytest.raises(ValueError, match="already holds a run; continue it with --resume"):
+        run_training(TrainConfig.from_dict({**BASE, "epochs": 1, "out": str(done)}), splits=digits)

@@ -27,15 +27,15 @@ from chainrule.data.prepare import prepare_inputs
 from chainrule.experiment.config import GROUPS, TrainConfig, read_config
 from chainrule.experiment.options import convert
 from chainrule.experiment.run import run_training
-from chainrule.experiment.step_source import step_source
 from chainrule.experiment.run_folder import (
-    LAST_CHECKPOINTS,
+    check_run_folder,
     config_of,
     default_out,
     find_checkpoint,
     load_training_state,
     restore_model,
 )
+from chainrule.experiment.step_source import step_source
 from chainrule.experiment.wiring import build_loss, check_targets
 from chainrule.files import atomic_write
 from chainrule.ops import softmax
@@ -281,13 +281,7 @@ def train_command(args) -> int:
     if args.show_step:
         print(step_source(config), end="")
         return 0
-    if resume is None and any(
-        os.path.exists(os.path.join(config.out, name)) for name in LAST_CHECKPOINTS
-    ):
-        raise ValueError(
-            f"{config.out} already holds a run; continue it with --resume {config.out} or "
-            "choose another --out"
-        )
+    check_run_folder(config.out, resuming=resume is not None)  # before the line below
 
     def note(message):
         print(message, file=sys.stderr)

@@ -21,6 +21,7 @@ from chainrule.data.prepare import PreparedData, prepare_data
 from chainrule.diagnostics.anomaly import detect_anomaly
 from chainrule.experiment.config import TrainConfig
 from chainrule.experiment.run_folder import (
+    check_run_folder,
     check_schedule_length,
     start_run_folder,
     write_results,
@@ -122,6 +123,8 @@ def run_training(
     """
     wall = time.perf_counter()
     config.validate()
+    if config.out is not None:  # before the data is read: a wrong --out fails at once
+        check_run_folder(config.out, resuming=resume is not None)
     state = None
     if resume is not None:
         state = load(resume) if isinstance(resume, (str, os.PathLike)) else resume

@@ -44,6 +44,33 @@ def default_out(config: TrainConfig) -> str:
     return os.path.join("runs", f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
+def check_run_folder(run_dir, resuming: bool = False) -> None:
+    """Refuse, before anything is read or written, a run folder a run must not write into:
+    a file; for a fresh run, a folder that already holds a run (resume it instead) or a
+    folder of other files (the run's files would mix with them and could replace them).
+    A new folder, an empty one, or one an unfinished run left (it has a ``config.toml``
+    but no checkpoint yet) is fine."""
+    run_dir = os.fspath(run_dir)
+    if not os.path.lexists(run_dir):
+        return
+    if not os.path.isdir(run_dir):
+        raise ValueError(f"{run_dir} exists and is not a folder; choose another --out")
+    if resuming:
+        return
+    if any(os.path.exists(os.path.join(run_dir, name)) for name in LAST_CHECKPOINTS):
+        raise ValueError(
+            f"{run_dir} already holds a run; continue it with --resume {run_dir} or "
+            "choose another --out"
+        )
+    entries = sorted(os.listdir(run_dir))
+    if entries and CONFIG_FILE not in entries:
+        what = "entry" if len(entries) == 1 else "entries"
+        raise ValueError(
+            f"{run_dir} already exists and is not a chainrule run folder (it holds "
+            f"{len(entries)} other {what}, e.g. {entries[0]!r}); choose a new or empty --out"
+        )
+
+
 def start_run_folder(run_dir, config: TrainConfig) -> None:
     """Create ``run_dir`` (and its parents) and write the resolved ``config.toml``."""
     os.makedirs(run_dir, exist_ok=True)
