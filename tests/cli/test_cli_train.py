@@ -318,3 +318,16 @@ def test_a_folder_that_is_not_a_run_is_not_written_into(tmp_path):
     assert result.stdout == ""  # refused before the "training ..." line
     (tmp_path / "empty").mkdir()  # an empty folder is fine
     assert chainrule("train", *TINY, "--out", tmp_path / "empty").returncode == 0
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_run_folder_that_cannot_be_made_says_why(tmp_path):
+    result = chainrule("train", *TINY, "--out", "/proc/chainrule-run")
+    assert_user_error(
+        result, "cannot create the run folder /proc/chainrule-run", "/proc does not accept"
+    )
+    assert "No such file or directory" not in result.stderr
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = chainrule("train", *TINY, "--out", blocker / "run")
+    assert_user_error(result, "cannot create the run folder", f"{blocker} is a file")

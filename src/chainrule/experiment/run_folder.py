@@ -19,6 +19,7 @@ Every file is written with :func:`chainrule.files.atomic_write` (atomic, umask h
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -71,9 +72,41 @@ def check_run_folder(run_dir, resuming: bool = False) -> None:
         )
 
 
+def _existing_ancestor(path: str) -> str:
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def _why_not_created(run_dir: str, error: OSError) -> str:
+    """What stopped ``makedirs``, in words that fit the folder actually refusing.
+
+    ``mkdir`` under a virtual file system (``/proc``) fails with ENOENT, whose text "No
+    such file or directory" reads as if the parent were missing when it is there."""
+    parent = _existing_ancestor(run_dir)
+    if error.errno == errno.ENOENT and os.path.isdir(parent):
+        return f"{parent} does not accept new folders (a virtual or special file system?)"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"no permission to create folders in {parent}"
+    if error.errno == errno.EROFS:
+        return f"{parent} is on a read-only file system"
+    if error.errno == errno.ENOTDIR or not os.path.isdir(parent):
+        return f"{parent} is a file, not a folder"
+    if error.errno == errno.ENOSPC:
+        return "no space left on the device"
+    return error.strerror or str(error)
+
+
 def start_run_folder(run_dir, config: TrainConfig) -> None:
     """Create ``run_dir`` (and its parents) and write the resolved ``config.toml``."""
-    os.makedirs(run_dir, exist_ok=True)
+    run_dir = os.fspath(run_dir)
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+    except OSError as e:
+        raise OSError(
+            f"cannot create the run folder {run_dir}: {_why_not_created(run_dir, e)}"
+        ) from None
     atomic_write(os.path.join(run_dir, CONFIG_FILE), to_toml(config))
 
 
