@@ -429,3 +429,53 @@ def test_l2_decay_follows_the_current_alpha_across_partial_fit(iris):
     assert weights_group["weight_decay"] == pytest.approx(0.01)
     (biases_group,) = [g for g in est._optimizer.param_groups if g["params"][0].ndim == 1]
     assert biases_group["weight_decay"] == 0.0
+
+
+# ---- cr.compile -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "cls, params, target",
+    [
+        (MLPClassifier, dict(), "labels"),
+        (MLPClassifier, dict(solver="sgd", alpha=0.1, learning_rate="invscaling"), "labels"),
+        (MLPClassifier, dict(early_stopping=True, dropout=0.2, l1=0.01), "binary"),
+        (MLPClassifier, dict(), "multilabel"),
+        (MLPRegressor, dict(loss="poisson", weight_decay=0.01), "positive"),
+    ],
+)
+def test_compiled_training_step_is_bit_for_bit_the_eager_one(
+    iris, cls, params, target, monkeypatch
+):
+    """compile=True (the default) replays the captured step: the same weights and loss
+    curve as compile=False, with no fallback warning, and the step was replayed."""
+    import chainrule.train.loop as loop
+
+    steps = []
+
+    def recording(fn, **kwargs):
+        steps.append(loop_compile(fn, **kwargs))
+        return steps[-1]
+
+    loop_compile = loop.compile_step
+    monkeypatch.setattr(loop, "compile_step", recording)
+    X, y = iris
+    X = X.astype(np.float64)
+    targets = {
+        "labels": y,
+        "binary": y == 1,
+        "multilabel": np.stack([y == 0, y == 2], axis=1).astype(int),
+        "positive": np.exp(X[:, 0] / 2),
+    }[target]
+    fits = []
+    for compiled in (False, True):
+        est = small(cls, batch_size=32, max_iter=15, compile=compiled, **params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # a refused capture warns
+            est.fit(X, targets)
+            if not est.early_stopping:  # (partial_fit refuses early stopping, as sklearn)
+                est.partial_fit(X, targets)
+        fits.append(est)
+    eager, compiled = fits
+    assert steps and all(step.replays > 0 for step in steps)
+    assert compiled.loss_curve_ == eager.loss_curve_
+    for a, b in zip(eager.coefs_ + eager.intercepts_, compiled.coefs_ + compiled.intercepts_):
+        np.testing.assert_array_equal(a, b)

@@ -317,10 +317,12 @@ class BaseMLP(BaseEstimator):
         seed = copy.deepcopy(random_state).randint(np.iinfo(np.int32).max)
         dataset = rows_dataset(X, pack_targets(targets, sample_weight, self._dtype))
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, rng=seed)
-        rules = SklearnConvergence(self, n_samples, validation, incremental)
         # SklearnL2 runs even with alpha = weight_decay = 0: an optimizer kept by
         # partial_fit or a warm start must not keep a previous call's decay
-        callbacks = [rules, SklearnL2(self.alpha, self.weight_decay, sample_weight is not None)]
+        weights = [lin.weight for lin in self._model.linears]
+        l2 = SklearnL2(self.alpha, self.weight_decay, sample_weight is not None, weights)
+        rules = SklearnConvergence(self, n_samples, validation, incremental, l2)
+        callbacks = [rules, l2]
         if self.shuffle:
             callbacks.append(SklearnShuffle(dataset, random_state))
         if self.solver == "adam":
@@ -335,6 +337,10 @@ class BaseMLP(BaseEstimator):
                     loader,
                     epochs=1 if incremental else self.max_iter,
                     callbacks=callbacks,
+                    # cr.compile replays a step that is a function of its batch;
+                    # the weighted loss slices the weights out of the targets with
+                    # NumPy, and a sparse batch is not an array it can capture
+                    compile=self.compile and sample_weight is None and not is_sparse(X),
                 )
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=3)

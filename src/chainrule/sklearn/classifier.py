@@ -64,6 +64,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             computation; the data is converted to it.
         schedule: None, "cosine" (from ``learning_rate_init`` to 0 over ``max_iter``
             epochs) or a callable ``epoch -> factor`` multiplying ``learning_rate_init``.
+        compile: True (default): adam/sgd capture the training step once per batch shape
+            and replay it (``cr.compile``: the same numbers bit for bit, without the
+            engine's per-op overhead); False: every step runs eagerly. Fits with
+            ``sample_weight`` or sparse ``X`` always run eagerly.
 
     Attributes (after fit): ``classes_``, ``n_features_in_``, ``feature_names_in_``,
     ``loss_``, ``loss_curve_``, ``best_loss_``, ``validation_scores_``,
@@ -104,6 +108,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         weight_decay=0.0,
         dtype=None,
         schedule=None,
+        compile=True,
     ):
         store(self, locals())
 

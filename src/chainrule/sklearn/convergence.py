@@ -27,7 +27,7 @@ import functools
 import numpy as np
 
 from chainrule.optim import schedules
-from chainrule.sklearn.objective import batch_norm
+from chainrule.sklearn.objective import batch_norm, half_squared_norm
 from chainrule.train.callbacks import Callback
 
 
@@ -78,13 +78,15 @@ class SklearnConvergence(Callback):
         n_train: rows per epoch (``t_`` counts rows seen, as in sklearn).
         validation: ``(X_val, y_val, sample_weight_val)`` with early stopping, else None.
         incremental: a ``partial_fit`` call (one epoch, never a ConvergenceWarning).
+        l2: the :class:`SklearnL2` of the same fit, whose L2 value joins the epoch loss.
 
     After training, ``stopped`` says whether the rules stopped it (converged) and
     ``max_iter_reached`` whether sklearn would warn that it had not converged.
     """
 
-    def __init__(self, est, n_train: int, validation=None, incremental=False):
+    def __init__(self, est, n_train: int, validation=None, incremental=False, l2=None):
         self.est = est
+        self.l2 = l2
         self.n_train = n_train
         self.validation = validation
         self.incremental = incremental
@@ -100,7 +102,10 @@ class SklearnConvergence(Callback):
     def on_epoch_end(self, trainer, epoch, logs):
         est = self.est
         est.n_iter_ += 1
-        est.loss_ = float(logs["train_loss"])
+        # the epoch's mean batch objective: the data loss (from the loop) plus the L2
+        # term's value (accumulated by SklearnL2, outside the graph)
+        l2_value = self.l2.value_sum / self.n_train if self.l2 is not None else 0.0
+        est.loss_ = float(logs["train_loss"]) + l2_value
         est.t_ += self.n_train
         est.loss_curve_.append(est.loss_)
         if est.verbose:
@@ -188,13 +193,21 @@ class SklearnL2(Callback):
     size or weight sum) changes with the batch. ``weight_decay`` (chainrule's own
     hyperparameter) is added on top."""
 
-    def __init__(self, alpha: float, weight_decay: float, weighted: bool):
+    def __init__(self, alpha: float, weight_decay: float, weighted: bool, weights=()):
         self.alpha = alpha
         self.weight_decay = weight_decay
         self.weighted = weighted
+        self.weights = list(weights)  # the weight matrices, for the term's value
+        self.value_sum = 0.0  # Σ_batches n_b · α/Σw_b · ½Σ‖W‖² over this epoch
+
+    def on_epoch_begin(self, trainer, epoch):
+        self.value_sum = 0.0
 
     def on_after_backward(self, trainer):
-        norm = batch_norm(trainer.last_batch[1], self.weighted)
+        targets = trainer.last_batch[1]
+        norm = batch_norm(targets, self.weighted)
+        if self.alpha > 0:  # at the weights the batch's loss was computed with
+            self.value_sum += len(targets) * (self.alpha / norm) * half_squared_norm(self.weights)
         for group in trainer.optimizer.param_groups:
             if group["params"][0].ndim >= 2:  # the weights group of cr.nn.param_groups
                 group["weight_decay"] = self.alpha / norm + self.weight_decay

@@ -24,9 +24,11 @@ trajectory — and reports the objective it optimizes (with one output they coin
 **Where the L2 term goes.** Its gradient ``α·W_l / Σw`` is exactly what coupled weight
 decay adds to a gradient, so for the stochastic solvers it is applied by the optimizer
 (``cr.nn.param_groups``: a weight group whose ``weight_decay`` is set to ``α / Σw`` before
-every step, by :class:`~chainrule.sklearn.convergence.SklearnL2`) and only its *value* is
-added to the loss here, as a constant: composed in the graph (a square, a sum and an add
-per matrix) it took a quarter of every training step on sklearn-sized batches. L-BFGS
+every step, by :class:`~chainrule.sklearn.convergence.SklearnL2`), and its *value*, one
+BLAS dot per matrix outside the graph, is added by the same callback to the epoch's
+loss (``loss_curve_``): composed in the graph (a square, a sum and an add per matrix) it
+took a quarter of every training step on sklearn-sized batches, and kept out of the
+batch loss the step is a pure function of the batch, which ``cr.compile`` can replay. L-BFGS
 has no optimizer, so there the term is part of the graph (``cr.nn.l2_penalty``).
 
 The targets a loss function receives are what the DataLoader yields: int class indices
@@ -63,8 +65,11 @@ def _data_loss(kind: str, z: Tensor, target, weight):
     elif kind == "exp":
         # ŷ - y·z + (y log y - y): the last part is constant in z, kept so that the value
         # is sklearn's half Poisson deviance (0 for a perfect fit)
-        y = np.asarray(target)
-        const = np.where(y > 0, y * np.log(np.where(y > 0, y, 1)), 0) - y
+        # (chainrule ops on the targets, not NumPy: cr.compile replays only what it
+        # sees computed from the step's arguments)
+        y = Tensor(np.asarray(target, dtype=z.dtype))
+        positive = y > 0
+        const = ops.where(positive, y * ops.log(ops.where(positive, y, 1.0)), 0.0) - y
         per_elem = ops.exp(z) - z * y + const
         if weight is None:
             return per_elem.sum() * (1.0 / n)
@@ -96,12 +101,13 @@ def half_squared_norm(weights) -> float:
 def make_loss(model, kind, alpha, l1, weighted, dtype, l2_in_graph=False, weight_decay=0.0):
     """``loss_fn(z, targets) -> scalar Tensor``: the objective J above for one batch.
 
-    With ``l2_in_graph=False`` the L2 term contributes its value but no gradient: the
-    optimizer's weight decay supplies that (see the module docstring). With
+    With ``l2_in_graph=False`` (adam, sgd) the L2 term is left out: the optimizer's
+    weight decay supplies its gradient and
+    :class:`~chainrule.sklearn.convergence.SklearnL2` adds its value to the epoch's
+    loss (see the module docstring). With
     ``l2_in_graph=True`` (L-BFGS, which has no optimizer) chainrule's ``weight_decay`` λ
     joins the graph as ``λ/2 · Σ‖W‖²``, the term whose gradient coupled decay adds."""
     label_targets = kind == "softmax"
-    weights = [lin.weight for lin in model.linears]  # biases are not penalized
 
     def loss_fn(z, targets):
         weight = None
@@ -112,11 +118,8 @@ def make_loss(model, kind, alpha, l1, weighted, dtype, l2_in_graph=False, weight
                 targets = targets[:, 0].astype(np.int64)
         loss = _data_loss(kind, z, targets, weight)
         norm = _total(weight) if weighted else z.shape[0]
-        if l2_in_graph:
-            if alpha > 0 or weight_decay > 0:
-                loss = loss + nn.l2_penalty(model, alpha / norm + weight_decay)
-        elif alpha > 0:
-            loss = loss + (alpha / norm) * half_squared_norm(weights)
+        if l2_in_graph and (alpha > 0 or weight_decay > 0):
+            loss = loss + nn.l2_penalty(model, alpha / norm + weight_decay)
         if l1 > 0:
             loss = loss + nn.l1_penalty(model, l1 / norm)
         return loss

@@ -126,6 +126,7 @@ _RULES = {
         "None or a str among {'float32', 'float64'}",
     ),
     "schedule": (_schedule_ok, "None, a callable epoch -> lr factor, or 'cosine'"),
+    "compile": (_bool, "a bool"),
 }
 
 

@@ -21,7 +21,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     Takes every parameter of :class:`chainrule.sklearn.MLPClassifier` (sklearn's names and
     defaults, and chainrule's ``init``, ``l1``, ``dropout``, ``weight_decay``, ``dtype``,
-    ``schedule``), plus ``loss`` ("squared_error" or "poisson"), first as in sklearn.
+    ``schedule``, ``compile``), plus ``loss`` ("squared_error" or "poisson"), first as in sklearn.
 
     Attributes (after fit): as the classifier's, without ``classes_``.
     """
@@ -59,6 +59,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         weight_decay=0.0,
         dtype=None,
         schedule=None,
+        compile=True,
     ):
         store(self, locals())
 
