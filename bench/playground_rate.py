@@ -11,13 +11,17 @@ Two measurements, each on 2-8-8-1 (the "plane" regression set: one output) and 2
 
 * ``in-process``: ``Session.advance`` + ``FrameMaker.frame`` + ``json.dumps`` in a loop —
   what the server's worker thread does per update;
-* ``server``: the real server (``chainrule playground`` in a subprocess), a WebSocket
-  client asking for ``step`` N and waiting for the frame, again and again — the whole
-  round trip. (While playing, the server paces itself to at most 30 updates/s; this loop
-  asks as fast as it can, so it shows the head room.)
+* ``server``: the real server (``chainrule playground`` in a subprocess) playing, as
+  after a press of the page's play button, with a WebSocket client counting the frames it
+  receives. The server paces itself to at most 30 updates/s, so the wall rate tops out
+  at 30; updates per CPU-second of the server show the head room.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/playground_rate.py
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/playground_rate.py --seconds 5
+
+Two rates per row: updates per second of wall time, and updates per CPU-second (the
+process's user + system time, all threads): on a machine shared with other work the wall
+rate shows the load, the CPU rate what one core of our own gives.
 
 The in-process loop and the server each run pinned to one core (``os.sched_setaffinity``,
 ``taskset``), BLAS on one thread; the WebSocket client, standing in for the browser, runs
@@ -64,15 +68,16 @@ def in_process(state, steps, seconds):
     for _ in range(5):  # warm up
         session.advance(steps)
         frames.frame()
-    n, start = 0, time.perf_counter()
+    n, start, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
         session.advance(steps)
-        header, body = frames.frame()
+        header, _ = frames.frame()
         json.dumps(clean(header), allow_nan=False)
         n += 1
     rate = n / (time.perf_counter() - start)
+    cpu_rate = n / (time.process_time() - cpu)
     session.close()
-    return rate, len(body)
+    return rate, cpu_rate
 
 
 def start_server(core):
@@ -80,15 +85,24 @@ def start_server(core):
     cmd = [sys.executable, "-m", "chainrule", "playground", "--no-browser", "--port", "0"]
     if core is not None:
         cmd = ["taskset", "-c", str(core), *cmd]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
     for line in proc.stdout:
         m = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)", line)
         if m:
             return proc, int(m.group(1)), m.group(2)
-    raise RuntimeError(proc.stderr.read())
+    raise RuntimeError("chainrule playground did not print its URL")
 
 
-def over_server(port, token, state, steps, seconds):
+def cpu_seconds(pid) -> float:
+    """User + system CPU time of a process, all its threads (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def over_server(port, token, state, steps, seconds, pid):
     from websockets.sync.client import connect
 
     def frame(ws):
@@ -102,18 +116,19 @@ def over_server(port, token, state, steps, seconds):
         origin=f"http://127.0.0.1:{port}",
         max_size=8 * 1024 * 1024,
     ) as ws:
-        ws.send(json.dumps({"type": "config", "state": state}))
+        ws.send(json.dumps({"type": "config", "state": {**state, "speed": steps}}))
         frame(ws)
-        request = json.dumps({"type": "step", "steps": steps})
+        ws.send(json.dumps({"type": "play"}))  # what the page's play button sends
         for _ in range(5):
-            ws.send(request)
             frame(ws)
-        n, start = 0, time.perf_counter()
+        n, start, cpu = 0, time.perf_counter(), cpu_seconds(pid)
         while time.perf_counter() - start < seconds:
-            ws.send(request)
             frame(ws)
             n += 1
-        return n / (time.perf_counter() - start)
+        rate = n / (time.perf_counter() - start)
+        cpu_rate = n / max(cpu_seconds(pid) - cpu, 1e-9)
+        ws.send(json.dumps({"type": "pause"}))
+        return rate, cpu_rate
 
 
 def main():
@@ -138,9 +153,12 @@ def main():
     rows = []
     for name, state in CASES:
         for steps in steps_list:
-            rate, size = in_process(state, steps, args.seconds)
-            rows.append((name, steps, "in-process", rate, size))
-            print(f"{name:28s} {steps:3d} steps/update  in-process  {rate:7.1f} updates/s")
+            rate, cpu_rate = in_process(state, steps, args.seconds)
+            rows.append((name, steps, "in-process", rate, cpu_rate))
+            print(
+                f"{name:28s} {steps:3d} steps/update  in-process  {rate:7.1f} updates/s "
+                f"(per CPU-second: {cpu_rate:7.1f})"
+            )
     if not args.no_server:
         proc, port, token = start_server(core)  # the server gets the measured core
         if client_core is not None:  # the client plays the browser, on another core
@@ -148,16 +166,19 @@ def main():
         try:
             for name, state in CASES:
                 for steps in steps_list:
-                    rate = over_server(port, token, state, steps, args.seconds)
-                    rows.append((name, steps, "server", rate, None))
-                    print(f"{name:28s} {steps:3d} steps/update  server      {rate:7.1f} updates/s")
+                    rate, cpu_rate = over_server(port, token, state, steps, args.seconds, proc.pid)
+                    rows.append((name, steps, "server", rate, cpu_rate))
+                    print(
+                        f"{name:28s} {steps:3d} steps/update  server      {rate:7.1f} updates/s "
+                        f"(per CPU-second of the server: {cpu_rate:7.1f})"
+                    )
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=30)
-    print("\n| network | steps per update | measured | updates/s |")
-    print("| --- | ---: | --- | ---: |")
-    for name, steps, where, rate, _ in rows:
-        print(f"| {name} | {steps} | {where} | {rate:.1f} |")
+    print("\n| network | steps per update | measured | updates/s (wall) | updates per CPU-second |")
+    print("| --- | ---: | --- | ---: | ---: |")
+    for name, steps, where, rate, cpu_rate in rows:
+        print(f"| {name} | {steps} | {where} | {rate:.1f} | {cpu_rate:.1f} |")
 
 
 if __name__ == "__main__":

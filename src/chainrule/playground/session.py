@@ -224,17 +224,6 @@ class Session:
             self.gate.cond.notify_all()
         self.thread.join(timeout=10)
 
-    def losses(self) -> dict:
-        """Loss (and accuracy) of the current model on the whole train and test split."""
-        train = evaluate(self.model, self.trainer.loss_fn, self.prepared.train)
-        test = evaluate(self.model, self.trainer.loss_fn, self.prepared.test)
-        return {
-            "train_loss": train["loss"],
-            "test_loss": test["loss"],
-            "train_accuracy": train["accuracy"],
-            "test_accuracy": test["accuracy"],
-        }
-
     def inputs(self, P: np.ndarray) -> np.ndarray:
         """Network inputs for points ``P`` of the plane, prepared as the training rows."""
         X = page_data.feature_matrix(P, self.data.features)

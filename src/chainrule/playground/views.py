@@ -80,6 +80,8 @@ class FrameMaker:
         self.grid = grid
         self.box = domain(session.data.points)
         self.grid_inputs = session.inputs(grid_points(self.box, grid))
+        train_x, test_x = session.prepared.train[0], session.prepared.test[0]
+        self.all_inputs = np.concatenate([self.grid_inputs, train_x, test_x])
         targets = session.data.targets
         self.value_scale = 1.0
         if session.data.task == "regression":
@@ -87,18 +89,43 @@ class FrameMaker:
         self._report, self._report_step, self._report_time = None, -1, 0.0
 
     # --- the pictures -------------------------------------------------------------------
-    def pictures(self):
-        """``(descriptions, body)``: what each picture is, and their bytes in order."""
-        s = self.session
-        model = s.model
+    def forward(self):
+        """One forward pass (eval mode, no graph) over the grid, then the training and the
+        test rows: ``(outputs, hidden)`` for all of them."""
+        model = self.session.model
         was_training = model.training
         model.eval()
         try:
             with no_grad(), np.errstate(all="ignore"):
-                out, hidden = model(Tensor(self.grid_inputs), return_hidden=True)
+                return model(Tensor(self.all_inputs), return_hidden=True)
         finally:
             model.train(was_training)
-        z = out.data.astype(np.float64)
+
+    def losses(self, out) -> dict:
+        """Loss and accuracy on the whole train and test split, from the rows of ``out``
+        after the grid's (the live curves; the per-epoch numbers are ``evaluate``'s)."""
+        s = self.session
+        n_grid, n_train = self.grid * self.grid, len(s.prepared.train[1])
+        z = out.data
+        result = {}
+        with no_grad(), np.errstate(all="ignore"):
+            for name, rows, y in (
+                ("train", slice(n_grid, n_grid + n_train), s.prepared.train[1]),
+                ("test", slice(n_grid + n_train, None), s.prepared.test[1]),
+            ):
+                zs = z[rows]
+                result[f"{name}_loss"] = float(s.trainer.loss_fn(Tensor(zs), y).data)
+                classify = y.dtype.kind in "iu"
+                result[f"{name}_accuracy"] = (
+                    float(np.mean(zs.argmax(axis=1) == y)) if classify else None
+                )
+        return result
+
+    def pictures(self, out, hidden):
+        """``(descriptions, body)``: what each picture is, and their bytes in order."""
+        s = self.session
+        n_grid = self.grid * self.grid
+        z = out.data[:n_grid].astype(np.float64)
         parts, described = [], []
         if s.data.task == "regression":
             v = z[:, 0]
@@ -117,7 +144,7 @@ class FrameMaker:
                 described.append({"kind": "class", "classes": int(p.shape[1])})
                 described.append({"kind": "confidence", "scale": [0.0, 1.0]})
         for k, layer in enumerate(hidden):
-            h = layer.post.data.astype(np.float64)
+            h = layer.post.data[:n_grid].astype(np.float64)
             finite = np.abs(h[np.isfinite(h)])
             m = float(finite.max()) if finite.size else 0.0
             m = m if math.isfinite(m) and m > 0 else 1.0
@@ -191,9 +218,8 @@ class FrameMaker:
         self._report_time = time.monotonic()
         return self._report
 
-    def header(self, described, force_findings: bool = False) -> dict:
+    def header(self, described, losses, force_findings: bool = False) -> dict:
         s = self.session
-        losses = s.losses() if s.trainer is not None else {}
         steps_per_epoch = len(s.trainer.loader) if s.trainer is not None else 1
         return {
             "type": "frame",
@@ -216,8 +242,9 @@ class FrameMaker:
 
     def frame(self, force_findings: bool = False):
         """``(header, body)`` of the current model."""
-        described, body = self.pictures()
-        return self.header(described, force_findings), body
+        out, hidden = self.forward()
+        described, body = self.pictures(out, hidden)
+        return self.header(described, self.losses(out), force_findings), body
 
     def setup(self) -> dict:
         """What the page needs once per run: the points, the box, the network's shape."""
