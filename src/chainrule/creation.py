@@ -14,6 +14,20 @@ from chainrule import backend
 from chainrule.backend import xp
 from chainrule.tensor import Tensor, _as_array
 
+# dtype names as in PyTorch (``cr.float32``); they are NumPy's dtypes
+float32 = xp.float32
+float64 = xp.float64
+int32 = xp.int32
+int64 = xp.int64
+
+
+def from_numpy(array):
+    """A tensor that shares memory with the NumPy ``array`` (as ``torch.from_numpy``):
+    changes to one show in the other; the dtype is kept."""
+    if not isinstance(array, xp.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
 
 def tensor(data, dtype=None, requires_grad=False):
     """Make a leaf tensor (always a copy of ``data``).

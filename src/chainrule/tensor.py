@@ -10,10 +10,16 @@ from __future__ import annotations
 
 from chainrule import backend
 from chainrule.backend import xp
+from chainrule.tensor_methods import TensorMethods
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """A multi-dimensional array that can record the operations applied to it.
+
+    Make tensors with :func:`chainrule.tensor` (or ``zeros``, ``randn``, ...); the
+    constructor wraps an existing array. The methods that call ops (``exp``, ``sum``,
+    ``reshape``, ``add_``, ``to``, ...) come from
+    :class:`~chainrule.tensor_methods.TensorMethods`.
 
     Attributes:
         data: the raw array (``numpy.ndarray``, or ``cupy.ndarray`` on a GPU).
@@ -25,6 +31,7 @@ class Tensor:
     __slots__ = (
         "__weakref__",
         "_hooks",
+        "_inplace",
         "_op",
         "_params",
         "_parents",
@@ -39,6 +46,8 @@ class Tensor:
     __hash__ = object.__hash__  # == builds a tensor, so hash by identity (dict keys)
 
     def __init__(self, data, requires_grad=False):
+        if type(data) is not xp.ndarray:
+            data = _wrapped_array(data)
         self.data = data
         self.grad = None
         self.requires_grad = requires_grad
@@ -47,6 +56,7 @@ class Tensor:
         self._params = None
         self._hooks = None
         self._retains_grad = False
+        self._inplace = None  # in-place history (chainrule.autograd.versions), if any
         self._seq = 0  # creation order of recorded tensors: a ready-made topological order
         self.name = None
 
@@ -64,10 +74,6 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def size(self) -> int:
-        return self.data.size
-
-    @property
     def is_leaf(self) -> bool:
         """True for tensors made by the user rather than by an op."""
         return self._op is None
@@ -83,6 +89,8 @@ class Tensor:
         return self._parents or ()
 
     def __len__(self):
+        if not self.data.ndim:
+            raise TypeError("len() of a 0-d tensor: it holds one number (use .item())")
         return len(self.data)
 
     def __repr__(self):
@@ -179,11 +187,6 @@ class Tensor:
         self._hooks.append(fn)
         return _HookHandle(self._hooks, fn)
 
-    def zero_(self):
-        """Fill with zeros in place (outside the graph)."""
-        self.data[...] = 0
-        return self
-
     # --- operators -----------------------------------------------------------------
     def __add__(self, other):
         return _ops.add(self, other)
@@ -261,101 +264,6 @@ class Tensor:
     def __invert__(self):
         return Tensor(~self.data)
 
-    # --- methods (the same names as the functions in chainrule.ops) ------------------
-    def exp(self):
-        return _ops.exp(self)
-
-    def log(self):
-        return _ops.log(self)
-
-    def sqrt(self):
-        return _ops.sqrt(self)
-
-    def abs(self):
-        return _ops.abs(self)
-
-    def tanh(self):
-        return _ops.tanh(self)
-
-    def sigmoid(self):
-        return _ops.sigmoid(self)
-
-    def relu(self):
-        return _ops.relu(self)
-
-    def clip(self, min=None, max=None):
-        return _ops.clip(self, min, max)
-
-    def sum(self, axis=None, keepdims=False, *, dim=None):
-        return _ops.sum(self, axis, keepdims, dim=dim)
-
-    def mean(self, axis=None, keepdims=False, *, dim=None):
-        return _ops.mean(self, axis, keepdims, dim=dim)
-
-    def max(self, axis=None, keepdims=False, *, dim=None):
-        return _ops.max(self, axis, keepdims, dim=dim)
-
-    def min(self, axis=None, keepdims=False, *, dim=None):
-        return _ops.min(self, axis, keepdims, dim=dim)
-
-    def logsumexp(self, axis=None, keepdims=False, *, dim=None):
-        return _ops.logsumexp(self, axis, keepdims, dim=dim)
-
-    def softmax(self, axis=-1):
-        return _ops.softmax(self, axis)
-
-    def log_softmax(self, axis=-1):
-        return _ops.log_softmax(self, axis)
-
-    def reshape(self, *shape):
-        return _ops.reshape(self, shape[0] if len(shape) == 1 else shape)
-
-    def view(self, *shape):
-        return self.reshape(*shape)
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return _ops.transpose(self, axes or None)
-
-    def permute(self, *axes):
-        return self.transpose(*axes)
-
-    @property
-    def T(self):
-        return _ops.transpose(self, None)
-
-    @property
-    def mT(self):
-        return _ops.swapaxes(self, -1, -2)
-
-    def swapaxes(self, axis1, axis2):
-        return _ops.swapaxes(self, axis1, axis2)
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        return _ops.flatten(self, start_dim, end_dim)
-
-    def squeeze(self, axis=None):
-        return _ops.squeeze(self, axis)
-
-    def unsqueeze(self, axis):
-        return _ops.expand_dims(self, axis)
-
-    def expand_dims(self, axis):
-        return _ops.expand_dims(self, axis)
-
-    def broadcast_to(self, shape):
-        return _ops.broadcast_to(self, shape)
-
-    def astype(self, dtype):
-        return _ops.astype(self, dtype)
-
-    def float(self):
-        return _ops.astype(self, xp.float32)
-
-    def double(self):
-        return _ops.astype(self, xp.float64)
-
 
 class _HookHandle:
     __slots__ = ("fn", "hooks")
@@ -366,6 +274,20 @@ class _HookHandle:
     def remove(self):
         if self.fn in self.hooks:
             self.hooks.remove(self.fn)
+
+
+def _wrapped_array(data):
+    """The array ``Tensor(data)`` wraps: an ndarray-like (CuPy), a NumPy scalar as a 0-d
+    array; anything else is refused with the function that makes a tensor from it."""
+    if isinstance(data, xp.generic):
+        return xp.asarray(data)
+    if hasattr(data, "shape") and hasattr(data, "dtype") and hasattr(data, "ndim"):
+        return data
+    raise TypeError(
+        f"Tensor({data!r:.40}): the constructor wraps an existing array; make a tensor "
+        "with cr.tensor(data) instead (cr.tensor(3) holds the number 3; cr.zeros(3) is "
+        "three zeros)"
+    )
 
 
 def _raw(x):
@@ -397,7 +319,10 @@ def _as_array(data, dtype):
 # call chainrule.ops, whose modules import Tensor, so ops load after the class exists;
 # apply() in autograd.primitive makes Tensors, so it is handed the class here.
 from chainrule import ops as _ops  # noqa: E402
+from chainrule import tensor_methods as _methods  # noqa: E402
 from chainrule.autograd import engine as _engine  # noqa: E402
 from chainrule.autograd.primitive import _bind_tensor  # noqa: E402
+from chainrule.ops import inplace as _inplace  # noqa: E402
 
 _bind_tensor(Tensor)
+_methods.bind(_ops, _inplace)

@@ -20,6 +20,12 @@ SHAPES = [(), (3,), (2, 3)]
 PAIRS = [((), ()), ((3,), (3,)), ((2, 3), (2, 3)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3))]
 
 
+def _setitem(x, index, v):
+    out = x.copy()
+    out[index] = v
+    return out
+
+
 def normal(rng, shape):
     return rng.standard_normal(shape)
 
@@ -234,6 +240,21 @@ SPECS = [
         lambda x: np.add.at(z := np.zeros((3, 2)), INDEX, x) or z**2,
         [((4, 2),)],
     ),
+    Spec(
+        "setitem_slice",
+        lambda x, v: ops.setitem(x, (slice(None), slice(1, 3)), v) ** 2,
+        lambda x, v: _setitem(x, (slice(None), slice(1, 3)), v) ** 2,
+        [((2, 4), (2, 2)), ((2, 4), (2,)), ((2, 4), ())],
+        covers=("setitem",),
+    ),
+    Spec(
+        "setitem_int_array",
+        lambda x, v: ops.setitem(x, np.array([2, 0]), v) * x,
+        lambda x, v: _setitem(x, np.array([2, 0]), v) * x,
+        [((3, 2), (2,))],
+        covers=("setitem",),
+    ),
+    Spec("clone", lambda x: x.clone() * x, lambda x: x.copy() * x, [((2, 3),)]),
     Spec(
         "concatenate",
         lambda x, y: cr.concatenate([x, y, x], axis=1),

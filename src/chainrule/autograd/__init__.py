@@ -4,7 +4,7 @@ and the gradient checker."""
 from chainrule.autograd.description import Description
 from chainrule.autograd.engine import backward, grad, run_backward
 from chainrule.autograd.gradcheck import GradcheckError, GradcheckReport, gradcheck
-from chainrule.autograd.mode import enable_grad, is_grad_enabled, no_grad
+from chainrule.autograd.mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from chainrule.autograd.primitive import PRIMITIVES, Primitive, apply, defprimitive, tensor_function
 
 __all__ = [
@@ -22,5 +22,6 @@ __all__ = [
     "is_grad_enabled",
     "no_grad",
     "run_backward",
+    "set_grad_enabled",
     "tensor_function",
 ]

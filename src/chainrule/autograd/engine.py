@@ -9,6 +9,9 @@ is released as the walk proceeds; nothing is written onto interior tensors unles
 (``retain_grad``). The walk uses a heap ordered by creation number (no recursion), so
 graph depth is unlimited.
 
+In-place changes are checked here too: before a VJP runs, the tensors its op saved must
+not have changed since the forward (:mod:`chainrule.autograd.versions`).
+
 First-order backward runs on raw arrays with the ``RAW`` namespace and records nothing.
 ``create_graph=True`` runs the same VJPs on Tensors with the ``DIFF`` namespace while grad
 mode is on, so the backward pass becomes part of the graph (gradients of gradients).
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 from heapq import heappop, heappush
 
+from chainrule.autograd import versions
 from chainrule.autograd.mode import state
 from chainrule.autograd.primitive import DIFF, RAW
 from chainrule.backend import xp
@@ -118,6 +122,8 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, input
                     f"'{prim.name}' was freed by an earlier backward; pass retain_graph=True "
                     "to keep it"
                 )
+            if versions.CHANGED_MEMORY:  # something was changed in place: is this VJP safe?
+                versions.check_saved(t, prim, parents)
             params = t._params
             if create_graph:
                 ans, args = t, parents
@@ -128,7 +134,10 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, input
             else:
                 ans, args = t.data, [p.data for p in parents]
             vjps = prim.vjps
+            seq = t._seq
             for i, p in enumerate(parents):
+                if p._seq > seq:  # changed by a recorded in-place op after t used it
+                    p = versions.as_it_was(p, seq)
                 if not p.requires_grad:
                     continue
                 gi = vjps[i](F, g, ans, *args, **params) if params else vjps[i](F, g, ans, *args)

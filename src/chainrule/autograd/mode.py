@@ -58,3 +58,29 @@ class enable_grad(_GradMode):
     """Record the graph again inside a ``no_grad`` block."""
 
     _mode = True
+
+
+class set_grad_enabled(_GradMode):
+    """``set_grad_enabled(mode)``: as PyTorch, both a call that sets grad mode now and a
+    context manager (``with cr.set_grad_enabled(training): ...``) that restores it."""
+
+    def __init__(self, mode):
+        if not isinstance(mode, (bool, int)):
+            raise TypeError(f"set_grad_enabled: mode must be True or False, got {mode!r}")
+        self._prev = state.enabled
+        self._mode = bool(mode)
+        state.enabled = self._mode  # takes effect at once, as torch.set_grad_enabled
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        mode = self._mode
+        state.enabled = self._prev  # as a decorator it only applies inside the function
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper

@@ -51,15 +51,20 @@ class Primitive:
             formula, local derivative, domain hint — what ``explain`` narrates.
         function: the Tensor-level function that applies it (see :func:`tensor_function`),
             or None until one is registered.
+        saves: what the VJPs read besides ``g``: input positions and/or ``"ans"`` (the
+            output), e.g. ``(1, "ans")``; None means everything. Backward refuses to run
+            a VJP whose saved tensors were changed in place since the forward
+            (:mod:`chainrule.autograd.versions`); what is not saved may change freely.
     """
 
-    __slots__ = ("description", "forward", "function", "name", "pattern", "vjps")
+    __slots__ = ("description", "forward", "function", "name", "pattern", "saves", "vjps")
 
-    def __init__(self, name, forward, vjps, pattern=None, description=None):
+    def __init__(self, name, forward, vjps, pattern=None, description=None, saves=None):
         self.name = name
         self.forward = forward
         self.vjps = vjps
         self.pattern = pattern
+        self.saves = None if saves is None else tuple(saves)
         self.description = description if description is not None else Description()
         self.function = None
 
@@ -67,7 +72,7 @@ class Primitive:
         return f"Primitive({self.name!r})"
 
 
-def defprimitive(name, forward, *vjps, pattern=None, variadic=False, **description):
+def defprimitive(name, forward, *vjps, pattern=None, variadic=False, saves=None, **description):
     """Register a primitive: its raw forward, one VJP per input (in input order), and
     what it means in words.
 
@@ -82,7 +87,9 @@ def defprimitive(name, forward, *vjps, pattern=None, variadic=False, **descripti
     ...     return apply(CUBE, t)
 
     With ``variadic=True`` a single VJP ``vjp(i, F, g, ans, *inputs, **params)`` serves
-    every input position.
+    every input position. ``saves`` lists what the VJPs read (input positions and
+    ``"ans"``; default: everything), so that backward can refuse exactly the in-place
+    changes that would corrupt a gradient (see :attr:`Primitive.saves`).
 
     The keyword fields after ``pattern`` describe the op for people (all optional; see
     :class:`~chainrule.autograd.description.Description` for each): ``symbol`` (its node's
@@ -102,7 +109,7 @@ def defprimitive(name, forward, *vjps, pattern=None, variadic=False, **descripti
     if variadic:
         (vjp_any,) = vjps
         vjps = _NthVJP(vjp_any)
-    prim = Primitive(name, forward, vjps, pattern, text)
+    prim = Primitive(name, forward, vjps, pattern, text, saves)
     PRIMITIVES[name] = prim
     setattr(RAW, name, forward)
     return prim

@@ -10,7 +10,7 @@ label validator).
 """
 
 from chainrule.ops.arithmetic import add, div, mul, neg, pow, sub
-from chainrule.ops.cast import astype
+from chainrule.ops.cast import astype, clone
 from chainrule.ops.elementwise import (
     abs,
     clip,
@@ -26,10 +26,12 @@ from chainrule.ops.elementwise import (
     where,
 )
 from chainrule.ops.fused import cross_entropy, log_softmax, softmax
+from chainrule.ops.inplace import setitem
 from chainrule.ops.linalg import linear, matmul
-from chainrule.ops.reduce import logsumexp, max, mean, min, sum
+from chainrule.ops.reduce import argmax, argmin, logsumexp, max, mean, min, sum
 from chainrule.ops.shape import (
     broadcast_to,
+    cat,
     concatenate,
     expand_dims,
     flatten,
@@ -47,9 +49,13 @@ from chainrule.ops.shape import (
 __all__ = [
     "abs",
     "add",
+    "argmax",
+    "argmin",
     "astype",
     "broadcast_to",
+    "cat",
     "clip",
+    "clone",
     "concatenate",
     "cross_entropy",
     "div",
@@ -74,6 +80,7 @@ __all__ = [
     "relu",
     "reshape",
     "scatter_add",
+    "setitem",
     "sigmoid",
     "softmax",
     "sqrt",

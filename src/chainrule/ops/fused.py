@@ -16,6 +16,14 @@ from chainrule.ops.operands import lift
 from chainrule.ops.reduce import _logsumexp
 
 
+def _one_axis(name, axis, dim):
+    if dim is not None:
+        if axis not in (-1, None, dim):
+            raise TypeError(f"{name}: pass either axis or dim, not both")
+        axis = dim
+    return int(axis)
+
+
 def _softmax(x, axis=-1):
     e = xp.exp(x - x.max(axis=axis, keepdims=True))
     e /= e.sum(axis=axis, keepdims=True)
@@ -26,6 +34,7 @@ SOFTMAX = defprimitive(
     "softmax",
     _softmax,
     lambda F, g, ans, x, axis=-1: ans * (g - (g * ans).sum(axis=axis, keepdims=True)),
+    saves=("ans",),
     symbol="softmax",
     formula="softmax({0})",
     vjp="{out} ⊙ ({g} − Σ {g} ⊙ {out})",
@@ -34,10 +43,10 @@ SOFTMAX = defprimitive(
 
 
 @tensor_function(SOFTMAX)
-def softmax(x, axis=-1):
+def softmax(x, axis=-1, *, dim=None):
     """p_k = e^(a_k) / Σ_c e^(a_c) along ``axis``; ∂p_k/∂a_j = p_k(δ_kj − p_j), so the
-    VJP is p ⊙ (g − Σ g p)."""
-    return apply(SOFTMAX, lift(x), axis=int(axis))
+    VJP is p ⊙ (g − Σ g p). ``dim`` is PyTorch's name for ``axis``."""
+    return apply(SOFTMAX, lift(x), axis=_one_axis("softmax", axis, dim))
 
 
 def _log_softmax(x, axis=-1):
@@ -48,6 +57,7 @@ LOG_SOFTMAX = defprimitive(
     "log_softmax",
     _log_softmax,
     lambda F, g, ans, x, axis=-1: g - F.exp(ans) * g.sum(axis=axis, keepdims=True),
+    saves=("ans",),
     symbol="log_softmax",
     formula="log_softmax({0})",
     vjp="{g} − softmax({0}) · Σ {g}",
@@ -56,10 +66,10 @@ LOG_SOFTMAX = defprimitive(
 
 
 @tensor_function(LOG_SOFTMAX)
-def log_softmax(x, axis=-1):
+def log_softmax(x, axis=-1, *, dim=None):
     """log p_k = a_k − log Σ_c e^(a_c) along ``axis``; ∂/∂a_j = δ_kj − p_j, so the VJP
-    is g − p Σ g."""
-    return apply(LOG_SOFTMAX, lift(x), axis=int(axis))
+    is g − p Σ g. ``dim`` is PyTorch's name for ``axis``."""
+    return apply(LOG_SOFTMAX, lift(x), axis=_one_axis("log_softmax", axis, dim))
 
 
 def _one_hot(labels, n_classes, dtype):
@@ -108,6 +118,7 @@ CROSS_ENTROPY = defprimitive(
     "cross_entropy",
     _cross_entropy,
     _cross_entropy_vjp,
+    saves=(0,),
     symbol="xent",
     formula="cross_entropy({0}, labels)",
     vjp="(softmax({0}) − onehot(labels)) · {g} / N",

@@ -104,6 +104,15 @@ def normalize_axis(axis, ndim, dim=None):
     return tuple(sorted(out))
 
 
+def keep_dims(name, keepdims, keepdim):
+    """``keepdims`` (NumPy's name) or its alias ``keepdim`` (PyTorch's) as one bool."""
+    if keepdim is None:
+        return bool(keepdims)
+    if keepdims and not keepdim:
+        raise TypeError(f"{name}: pass either keepdims or keepdim, not both")
+    return bool(keepdim)
+
+
 def keepdims_shape(shape, axes):
     """``shape`` with the reduced ``axes`` (None: all) kept as length-1 dimensions."""
     if axes is None:

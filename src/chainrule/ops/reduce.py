@@ -10,7 +10,8 @@ import math
 
 from chainrule.autograd.primitive import apply, defprimitive, tensor_function
 from chainrule.backend import xp
-from chainrule.ops.operands import keepdims_shape, lift, normalize_axis
+from chainrule.ops.operands import keep_dims, keepdims_shape, lift, normalize_axis
+from chainrule.tensor import Tensor
 
 
 def _sum(x, axis=None, keepdims=False):
@@ -24,6 +25,7 @@ SUM = defprimitive(
         g.reshape(keepdims_shape(x.shape, axis)), x.shape
     ),
     pattern="distributes",
+    saves=(),
     symbol="Σ",
     formula="Σ {0}",
     local="1",
@@ -34,16 +36,18 @@ SUM = defprimitive(
 
 
 @tensor_function(SUM)
-def sum(x, axis=None, keepdims=False, *, dim=None):
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Σ over ``axis``; ∂/∂x_i = 1: every input element receives the upstream gradient
     unchanged."""
     x = lift(x)
-    return apply(SUM, x, axis=normalize_axis(axis, x.ndim, dim), keepdims=bool(keepdims))
+    keepdims = keep_dims("sum", keepdims, keepdim)
+    return apply(SUM, x, axis=normalize_axis(axis, x.ndim, dim), keepdims=keepdims)
 
 
-def mean(x, axis=None, keepdims=False, *, dim=None):
+def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Σ / n over ``axis`` (composed: sum, then divide by the count)."""
     x = lift(x)
+    keepdims = keep_dims("mean", keepdims, keepdim)
     axes = normalize_axis(axis, x.ndim, dim)
     n = x.size if axes is None else math.prod(x.shape[a] for a in axes)
     return sum(x, axes, keepdims) / n
@@ -73,6 +77,7 @@ MAX = defprimitive(
         g.reshape(keepdims_shape(x.shape, axis)) * _max_share(F, ans, x, axis)
     ),
     pattern="routes",
+    saves=(0, "ans"),
     symbol="max",
     formula="max({0})",
     local="1 for the largest element (1/k each when k tie), else 0",
@@ -86,17 +91,18 @@ MAX = defprimitive(
 
 
 @tensor_function(MAX)
-def max(x, axis=None, keepdims=False, *, dim=None):
+def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Largest element over ``axis``; ∂/∂x_i = 1 for the winner, else 0: the gradient is
     *routed* to it. When k elements tie for the max they share it equally (1/k each), as
     torch.amax does."""
     x = lift(x)
-    return apply(MAX, x, axis=normalize_axis(axis, x.ndim, dim), keepdims=bool(keepdims))
+    keepdims = keep_dims("max", keepdims, keepdim)
+    return apply(MAX, x, axis=normalize_axis(axis, x.ndim, dim), keepdims=keepdims)
 
 
-def min(x, axis=None, keepdims=False, *, dim=None):
+def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Smallest element over ``axis``, as -max(-x) (same routing and tie rule)."""
-    return -max(-lift(x), axis, keepdims, dim=dim)
+    return -max(-lift(x), axis, keep_dims("min", keepdims, keepdim), dim=dim)
 
 
 def _logsumexp(x, axis=None, keepdims=False):
@@ -116,6 +122,7 @@ LOGSUMEXP = defprimitive(
         g.reshape(keepdims_shape(x.shape, axis))
         * F.exp(x - ans.reshape(keepdims_shape(x.shape, axis)))
     ),
+    saves=(0, "ans"),
     symbol="lse",
     formula="log Σ e^{0}",
     local="softmax({0})",
@@ -125,7 +132,35 @@ LOGSUMEXP = defprimitive(
 
 
 @tensor_function(LOGSUMEXP)
-def logsumexp(x, axis=None, keepdims=False, *, dim=None):
+def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """log Σ e^x over ``axis``, computed stably; ∂/∂x = softmax(x). Fused for stability."""
     x = lift(x)
-    return apply(LOGSUMEXP, x, axis=normalize_axis(axis, x.ndim, dim), keepdims=bool(keepdims))
+    keepdims = keep_dims("logsumexp", keepdims, keepdim)
+    return apply(LOGSUMEXP, x, axis=normalize_axis(axis, x.ndim, dim), keepdims=keepdims)
+
+
+# ---------------------------------------------------------------- arg reductions
+def _arg(name, fn, x, axis, keepdims, dim, keepdim):
+    x = lift(x)
+    keepdims = keep_dims(name, keepdims, keepdim)
+    axes = normalize_axis(axis, x.ndim, dim)
+    if axes is not None and len(axes) != 1:
+        raise ValueError(f"{name}: give one axis (or none for the flattened tensor), got {axes}")
+    data = x.data
+    if axes is None:
+        out = fn(data.reshape(-1))
+        out = out.reshape((1,) * data.ndim) if keepdims else out
+    else:
+        out = fn(data, axis=axes[0], keepdims=keepdims)
+    return Tensor(xp.asarray(out))
+
+
+def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Index of the largest element (of the flattened tensor, or along ``axis``/``dim``);
+    an integer tensor outside the graph. Ties: the first index, as NumPy and PyTorch."""
+    return _arg("argmax", xp.argmax, x, axis, keepdims, dim, keepdim)
+
+
+def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Index of the smallest element (see :func:`argmax`)."""
+    return _arg("argmin", xp.argmin, x, axis, keepdims, dim, keepdim)

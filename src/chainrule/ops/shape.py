@@ -22,6 +22,7 @@ RESHAPE = defprimitive(
     "reshape",
     lambda x, shape: x.reshape(shape),
     lambda F, g, ans, x, shape: g.reshape(x.shape),
+    saves=(),
     symbol="reshape",
     formula="reshape({0}, {shape})",
     local="1",
@@ -53,6 +54,7 @@ TRANSPOSE = defprimitive(
     "transpose",
     lambda x, axes=None: xp.transpose(x, axes),
     lambda F, g, ans, x, axes=None: F.transpose(g, _inverse(axes)),
+    saves=(),
     symbol="ᵀ",
     formula="{0}ᵀ",
     vjp="{g}ᵀ",
@@ -95,6 +97,7 @@ BROADCAST_TO = defprimitive(
     lambda x, shape: xp.broadcast_to(x, shape),
     lambda F, g, ans, x, shape: F.sum_to(g, x.shape),
     pattern="copies",
+    saves=(),
     symbol="copy",
     formula="broadcast({0}, {shape})",
     local="1",
@@ -125,6 +128,7 @@ SUM_TO = defprimitive(
     _sum_to,
     lambda F, g, ans, x, shape: F.broadcast_to(g, x.shape),
     pattern="adds",
+    saves=(),
     symbol="Σ",
     formula="sum_to({0}, {shape})",
     local="1",
@@ -195,6 +199,7 @@ GETITEM = defprimitive(
     "getitem",
     lambda x, index: x[index],
     lambda F, g, ans, x, index: F.scatter_add(g, index, x.shape),
+    saves=(),
     symbol="[ ]",
     formula="{0}[…]",
     local="1",
@@ -230,6 +235,7 @@ SCATTER_ADD = defprimitive(
     _scatter_add,
     lambda F, g, ans, x, index, shape: g[index],
     pattern="adds",
+    saves=(),
     symbol="scatter",
     formula="scatter_add({0})",
     local="1",
@@ -254,6 +260,7 @@ CONCATENATE = defprimitive(
     lambda *xs, axis: xp.concatenate(xs, axis=axis),
     _concatenate_vjp,
     variadic=True,
+    saves=(),
     symbol="concat",
     formula="concat({args})",
     vjp="this input's slice of {g}",
@@ -282,6 +289,11 @@ def concatenate(tensors, axis=0):
     dtype = result_dtype(*(t.dtype for t in ts))
     ts = [astype(t, dtype) for t in ts]
     return apply(CONCATENATE, *ts, axis=axis)
+
+
+def cat(tensors, dim=0, *, axis=None):
+    """PyTorch's name for :func:`concatenate` (``dim`` or ``axis``)."""
+    return concatenate(tensors, dim if axis is None else axis)
 
 
 def stack(tensors, axis=0):
