@@ -6,12 +6,7 @@ from __future__ import annotations
 
 from chainrule.display.chart import scatter_chart
 from chainrule.display.scope import esc, wrap
-
-
-def _fmt(v):
-    from chainrule.sweep.report import _fmt as fmt_option
-
-    return fmt_option(v)
+from chainrule.sweep.report import format_option
 
 
 def option_charts(result) -> list[str]:
@@ -53,7 +48,7 @@ def sweep_html(result) -> str:
             str(r.get("epochs", "—")),
             f"{r.get('seconds', 0):.1f}s",
         ]
-        cells += [_fmt(r["params"].get(p)) for p in params]
+        cells += [format_option(r["params"].get(p)) for p in params]
         best = ' style="background:#dafbe1"' if rank == 1 and r["status"] == "completed" else ""
         tr = f'<tr data-trial="{r["index"]}"{best}>'
         tr += "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>"

@@ -12,7 +12,9 @@ from chainrule.files import atomic_write
 from chainrule.sweep.runner import SweepResult
 
 
-def _fmt(value) -> str:
+def format_option(value) -> str:
+    """An option's value as the table shows it: ``-`` for None, ``true``/``false``, four
+    significant digits (scientific outside 1e-3…1e4), a layer list as ``64-32``."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -42,7 +44,7 @@ def table(result: SweepResult, top: int | None = None, show_failed: bool = True)
         row = [str(rank), str(r["index"]), r["status"], _fmt_metric(r.get("metric"))]
         row += [_fmt_metric(r.get("metrics", {}).get(m)) for m in extra]
         row += [str(r.get("epochs", "-")), f"{r.get('seconds', 0):.1f}s"]
-        row += [_fmt(r["params"].get(p)) for p in params]
+        row += [format_option(r["params"].get(p)) for p in params]
         rows.append(row)
     widths = [
         max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
