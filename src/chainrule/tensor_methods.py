@@ -56,16 +56,16 @@ def _device_name(device):
 
 
 def _dtype_or_device(arg):
-    """Tell ``to("cpu")`` from ``to(cr.float64)`` / ``to("float64")``."""
-    if isinstance(arg, str):
+    """Tell ``to("cpu")`` from ``to(cr.float64)`` / ``to("float64")`` / ``to(torch.float64)``."""
+    name = str(arg)
+    if name.startswith("torch."):  # a torch dtype: the NumPy dtype of the same name
+        name = name[len("torch.") :]
+    for candidate in (arg, name):
         try:
-            return xp.dtype(arg), None
+            return xp.dtype(candidate), None
         except TypeError:
-            return None, _device_name(arg)
-    try:
-        return xp.dtype(arg), None
-    except TypeError:
-        return None, _device_name(arg)
+            continue
+    return None, _device_name(arg)
 
 
 class TensorMethods:
@@ -227,7 +227,9 @@ class TensorMethods:
             device = dev if dev is not None else device
         if device is not None:
             _device_name(device)
-        out = self if dtype is None else _ops.astype(self, dtype)
+        if dtype is not None:
+            dtype = _dtype_or_device(dtype)[0]
+        out = self if dtype is None or dtype == self.dtype else _ops.astype(self, dtype)
         return _ops.clone(out) if copy and out is self else out
 
     def cpu(self):

@@ -87,6 +87,7 @@ def test_to_cpu_and_dtypes():
     assert t.to(cr.float32).dtype == np.float32 == cr.float32
     assert t.to("cpu", cr.float32).dtype == np.float32
     assert t.to(dtype="float32").dtype == np.float32
+    assert t.to(torch.float32).dtype == np.float32 and t.to(torch.device("cpu")) is t
     assert t.to(cr.tensor([1], dtype=cr.int64)).dtype == np.int64
     assert t.to(cr.float64) is t and t.to(cr.float64, copy=True) is not t
     (t.to(cr.float32).sum()).backward()  # differentiable, the gradient cast back
