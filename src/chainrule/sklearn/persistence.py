@@ -1,5 +1,6 @@
 """``est.save(path)`` / ``Estimator.load(path)``: a fitted estimator in chainrule's safe
-checkpoint format (``cr.save``: an ``.npz`` with JSON metadata, never unpickled).
+checkpoint format (``cr.save``: a safetensors file with JSON metadata, never unpickled;
+``.npz`` paths still get chainrule 0.1's archive, and both load).
 
 The weights (the MLP's ``state_dict``) and the optimizer's buffers are arrays; the
 hyperparameters, ``classes_``, ``feature_names_in_`` and the other fitted attributes are
