@@ -202,6 +202,8 @@ class FrameMaker:
                 row["val_loss"], row["val_accuracy"] = t["test_loss"], t["test_accuracy"]
             metrics.append(row)
         config = {k: v for k, v in s.config.to_dict().items() if v is not None}
+        # the page trains until paused: its "epochs" so far, not the run's open-ended limit
+        config["epochs"] = max(1, len(s.gate.epochs))
         report = diagnose(s.monitor, metrics=metrics, config=config)
         self._report = [
             {
