@@ -319,9 +319,6 @@ def test_every_trial_failed_exits_1_and_the_rerun_says_they_failed(toy_path, tmp
         "(kept; --retry-failed runs them again)"
     ) in again.stderr.splitlines()
     assert len(lines(tmp_path / "o" / "trials.jsonl")) == 2  # nothing ran again
-    retried = run([*argv, "--retry-failed"], tmp_path)
-    assert retried.returncode == 1
-    assert len(lines(tmp_path / "o" / "trials.jsonl")) == 4  # both ran again (and failed)
 
 
 def test_ctrl_c_stops_the_sweep_and_its_workers_without_tracebacks(toy_path, tmp_path):
@@ -346,8 +343,5 @@ def test_ctrl_c_stops_the_sweep_and_its_workers_without_tracebacks(toy_path, tmp
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert "Traceback" not in err and err.rstrip().endswith("chainrule: interrupted")
-    kept = lines(records)
+    kept = lines(records)  # (resuming from here is the SIGKILL test's subject)
     assert 1 <= len(kept) < 8 and all(r["status"] == "completed" for r in kept)
-    done = run(["sweep", str(spec), "--out", str(out), "--workers", "2"], tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert sorted(r["index"] for r in lines(records)) == list(range(8))
