@@ -331,3 +331,15 @@ def test_a_run_folder_that_cannot_be_made_says_why(tmp_path):
     blocker.write_text("x")
     result = chainrule("train", *TINY, "--out", blocker / "run")
     assert_user_error(result, "cannot create the run folder", f"{blocker} is a file")
+
+
+def test_a_run_that_never_starts_is_not_announced(tmp_path):
+    (tmp_path / "d.csv").write_text("a,b,label\n1,2,x\n3,nan,y\n5,6,x\n7,8,y\n")
+    out = tmp_path / "r"
+    result = chainrule("train", "--data", tmp_path / "d.csv", "--epochs", "1", "--out", out)
+    assert_user_error(result, "line 3", "column 2")
+    assert result.stdout == "" and not out.exists()
+    ok = chainrule("train", "--layers", "16", "--epochs", "1", "--no-plots", "--out", out)
+    assert ok.returncode == 0, ok.stderr
+    first = ok.stdout.splitlines()[0]
+    assert first.startswith("training digits: MLP 64-16-10 relu") and first.endswith(f"-> {out}")

@@ -286,16 +286,19 @@ def train_command(args) -> int:
     def note(message):
         print(message, file=sys.stderr)
 
-    if not config.quiet:
+    def announce(data):  # once the data is read and the run folder exists
         what = "resuming" if resume else "training"
-        sizes = "-".join(map(str, ["in", *config.layers, "out"]))
+        sizes = "-".join(map(str, [data.n_features, *config.layers, data.n_outputs]))
         print(
             f"{what} {config.data}: MLP {sizes} {config.activation}, {config.optimizer} "
             f"lr {config.resolved_lr():g}, {config.schedule} schedule, "
             f"{config.epochs} epochs -> {config.out}",
             flush=True,
         )
-    results = run_training(config, resume=resume, log=note)
+
+    results = run_training(
+        config, resume=resume, log=note, on_start=None if config.quiet else announce
+    )
     print(summary(results, config))
     if results["stop_reason"]:
         print(f"chainrule train: training stopped: {results['stop_reason']}", file=sys.stderr)

@@ -103,6 +103,7 @@ def run_training(
     splits=None,
     resume=None,
     log=None,
+    on_start=None,
 ) -> dict:
     """Train as ``config`` says and return the results (also written to ``metrics.json``).
 
@@ -116,6 +117,10 @@ def run_training(
             (sweeps load the data once).
         resume: a checkpoint path (or a state loaded with ``cr.load``) to continue from.
         log: ``log(str)`` for notes (e.g. a skipped optional feature), or None.
+        on_start: ``on_start(data)`` called once everything is in place — data read and
+            checked, model built, run folder made — right before training starts
+            (``data`` is the :class:`~chainrule.data.prepare.PreparedData`). The command
+            line announces the run here, so a run that never starts is never announced.
 
     Returns a dict with ``test_loss, test_accuracy, train_loss, train_accuracy, val_loss,
     val_accuracy, best_val_loss, best_epoch, epochs, steps, seconds, stopped_early,
@@ -152,6 +157,8 @@ def run_training(
     if run_dir is not None:
         start_run_folder(run_dir, resolved(config))
     cbs = build_callbacks(config, run_dir, callbacks)
+    if on_start is not None:
+        on_start(data)
     extra = {"config": resolved(config).to_dict(), "data": data.state}
 
     anomaly = detect_anomaly() if config.detect_anomaly else contextlib.nullcontext()
