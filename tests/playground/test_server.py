@@ -216,3 +216,19 @@ def test_another_host_needs_an_explicit_flag():
     srv = start_server("--host", "0.0.0.0", "--allow-remote")
     rc, out, _ = srv.stop()
     assert rc == 0 and "warning: listening on 0.0.0.0" in out
+
+
+def test_a_bad_lesson_is_one_line_on_the_command_line():
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "chainrule", "playground", "--no-browser", "--lesson", "lr=fast"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == (
+        "chainrule playground: error: playground: lr must be a number, got 'fast'"
+    )
