@@ -239,3 +239,31 @@ def test_a_deep_sigmoid_net_warns_on_the_page(context, server):
     text = page.text_content(".finding[data-kind='vanishing-gradients']")
     assert "δ" in text and "layer 1" in text
     page.close()
+
+
+def test_uploading_a_csv_in_the_page(context, server, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,label\n1,2,x\n3,oops,y\n")
+    rows = ["p,q,r,kind"] + [
+        f"{i % 7 - 3},{i % 5 - 2},{(i * 37) % 11 - 5},{'ab'[i % 2]}" for i in range(60)
+    ]
+    good = tmp_path / "mine.csv"
+    good.write_text("\n".join(rows) + "\n")
+    page = context.new_page()
+    page.goto(server.url)
+    wait_step(page, "f.step === 0")
+    page.set_input_files("#upload", str(bad))
+    page.wait_for_function("document.getElementById('upload-msg').textContent.includes('oops')")
+    assert (
+        page.text_content("#upload-msg") == "bad.csv: line 3, column 2 ('b'): not a number: 'oops'"
+    )
+    page.set_input_files("#upload", str(good))
+    page.wait_for_function(
+        "window.playground.setup && window.playground.setup.state.data === 'csv'"
+    )
+    assert js(page, "window.playground.setup.axis_names") == ["p", "q"]
+    page.select_option("#cy", "2")  # plot r as x₂ instead of q
+    page.wait_for_function("window.playground.setup.axis_names[1] === 'r'")
+    assert js(page, "window.playground.setup.classes") == ["a", "b"]
+    assert "upload=" in page.url
+    page.close()
