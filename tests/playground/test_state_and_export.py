@@ -180,3 +180,24 @@ def test_every_schema_key_reaches_the_page():
     schema = schema_json()
     assert set(schema["keys"]) == set(DEFAULTS)
     json.dumps(schema)
+
+
+def test_the_regression_surfaces():
+    from chainrule.data.synthetic import GAUSSIAN_BUMPS, make_gaussian_surface, make_plane
+
+    X, y = make_plane(300, noise=0.0, seed=1)
+    assert X.dtype == np.float32 and y.dtype == np.float32 and X.shape == (300, 2)
+    assert np.abs(X).max() <= 1.0
+    np.testing.assert_allclose(y, (X[:, 0].astype(np.float64) + X[:, 1]) / 2, atol=1e-6)
+    X2, y2 = make_plane(300, noise=0.0, seed=1)
+    assert np.array_equal(X, X2) and np.array_equal(y, y2)
+    Xn, yn = make_plane(300, noise=0.2, seed=1)
+    assert np.array_equal(Xn, X) and 0.1 < np.std(yn - y) < 0.3  # noise on the target only
+    X, y = make_gaussian_surface(2000, noise=0.0, seed=0)
+    for cx, cy, h in GAUSSIAN_BUMPS:  # near each centre the surface is about its height
+        near = np.hypot(X[:, 0] - cx, X[:, 1] - cy) < 0.05
+        assert near.any() and np.allclose(y[near], h, atol=0.05)
+    with pytest.raises(ValueError, match="n_samples"):
+        make_plane(0)
+    with pytest.raises(ValueError, match="noise"):
+        make_gaussian_surface(10, noise=-1)
