@@ -27,8 +27,10 @@ COMMAND_MODULES = (
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, reading ``--eps -1e-6`` as the value it is.
+    """argparse with the command's one-line errors, reading ``--eps -1e-6`` as a value.
 
+    A usage error prints ``chainrule CMD: error: MESSAGE`` and exits 2, like every other
+    user error (argparse would dump the whole usage first; ``--help`` still shows it).
     argparse takes a token that starts with "-" for an option unless it matches its
     negative-number pattern, which knows ``-3`` and ``-0.5`` but not ``-1e-6``; a negative
     value then got "expected one argument" instead of the option's own range message.
@@ -41,6 +43,9 @@ class _Parser(argparse.ArgumentParser):
             r"^-(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$|^-(?:inf|nan)$", re.IGNORECASE
         )
 
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
@@ -48,12 +53,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Backpropagation made real: train MLPs, see every gradient, check it.",
         epilog="Run 'chainrule COMMAND --help' for a command's options and examples.",
     )
-    parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    _add_global_options(parser, False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for command in sub.choices.values():  # `chainrule train --debug` works too
+        _add_global_options(command, argparse.SUPPRESS)
     return parser
+
+
+def _add_global_options(parser, debug_default) -> None:
+    """--version and --debug, before or after the command. A command's copy of --debug
+    defaults to SUPPRESS, so leaving it out there keeps what was given before it."""
+    parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", default=debug_default, help="show tracebacks for errors"
+    )
 
 
 def main(argv=None) -> int:
