@@ -106,12 +106,21 @@ def _name_nodes(tensors, root, root_name, precision):
     return names, labels
 
 
-def explain(tensor, *, name=None, gradient=None, precision=4, title=None, subtitle=None):
+def explain(tensor, *, at=None, name=None, gradient=None, precision=4, title=None, subtitle=None):
     """Explain how ``tensor`` was computed and how its gradient flows back, step by step.
 
+    >>> cr.explain(loss)                                    # a chainrule computation
+    >>> cr.explain("(x+y)*z", at={"x": -2, "y": 5, "z": -4})  # an expression, as the CLI's
+    >>> cr.explain("q = x + y; f = q * z", at="x=-2,y=5,z=-4")
+
     Args:
-        tensor: the output of a chainrule computation that requires grad (e.g. a loss).
-        name: what to call the output when it has no ``.name`` (default ``"f"``).
+        tensor: the output of a chainrule computation that requires grad (e.g. a loss),
+            or an expression as text — what ``chainrule explain "EXPR" --at VALUES``
+            takes (see :func:`~chainrule.explain.expression.explain_expression`).
+        at: an expression's variables: ``{"x": -2, "w": [2, -3]}`` or ``"x=-2,w=[2,-3]"``
+            (only with an expression; a Tensor carries its own values).
+        name: what to call the output when it has no ``.name`` (default ``"f"``); an
+            expression names its result itself (``"L = (x+y)*z"``).
         gradient: the upstream gradient for a non-scalar output (as for ``backward``).
         precision: significant digits in the narration.
         title: the heading of the narration and the page.
@@ -121,8 +130,18 @@ def explain(tensor, *, name=None, gradient=None, precision=4, title=None, subtit
     ``.dot()``, ``.render(path)``, ``.html(path)``. The graph is kept (the engine runs
     with ``retain_graph=True``) and no ``.grad`` is written.
     """
+    if isinstance(tensor, str):
+        return _explain_text(tensor, at, name, gradient, precision, title, subtitle)
+    if at is not None:
+        raise TypeError(
+            "explain: at= gives the variables of an expression written as text, e.g. "
+            'explain("(x+y)*z", at="x=-2,y=5,z=-4"); a Tensor carries its own values'
+        )
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"explain: expected a chainrule Tensor, got {type(tensor).__name__}")
+        raise TypeError(
+            f"explain: expected a chainrule Tensor or an expression (a str), got "
+            f"{type(tensor).__name__}"
+        )
     if not tensor.requires_grad:
         raise ValueError(
             "explain: the tensor does not require grad, so there is no backward pass to show "
@@ -211,3 +230,25 @@ def explain(tensor, *, name=None, gradient=None, precision=4, title=None, subtit
         subtitle=subtitle,
         warnings=warnings,
     )
+
+
+def _explain_text(source, at, name, gradient, precision, title, subtitle):
+    """``explain("EXPR", at=...)``: the expression path of ``chainrule explain``."""
+    # expression.py builds the expression's graph and then calls explain() above on it,
+    # so it is imported here, when text arrives, rather than in a cycle at import time
+    from chainrule.explain.expression import explain_expression
+
+    if name is not None:
+        raise TypeError(
+            "explain: name= names a Tensor's output; an expression names its result "
+            f'itself: "{name} = ..." (e.g. "L = (x+y)*z")'
+        )
+    if gradient is not None:
+        raise TypeError(
+            "explain: gradient= is for a Tensor with several outputs; an expression "
+            "must come to one number (wrap it in sum(...))"
+        )
+    expl = explain_expression(source, {} if at is None else at, precision=precision, title=title)
+    if subtitle is not None:
+        expl.subtitle = subtitle
+    return expl
