@@ -295,8 +295,8 @@ class Recorder:
         n = self._computed("vjp", (t._op, i, g, ans, refs, tmpl), gi)
         p = t._parents[i]
         key = id(p)
-        bw["seen"][key] = p
-        if p._op is None or p._retains_grad:  # to tell whether the engine copied it
+        if p._op is None or p._retains_grad:  # gets a .grad: remembered (interior
+            bw["seen"][key] = p  # tensors are not: the walk frees them as it goes)
             bw["edges_in"].setdefault(key, []).append(gi)
         prev = bw["acc"].get(key)
         bw["acc"][key] = n if prev is None else self._add(prev, n)
