@@ -126,6 +126,9 @@ def test_training_the_export_gives_the_pages_numbers(values, tmp_path):
     assert results["train_loss"] == out["expected"]["train_loss"]
     assert results["steps"] == out["expected"]["step"]
     assert export.lesson_from_config(tmp_path / out["names"]["toml"]) == session.state
+    step = out["step"]  # one step as the NumPy cr.compile replays: runnable Python
+    compile(step, out["names"]["step"], "exec")
+    assert "def train_step(" in step and "delta_" in step
 
 
 def test_the_exported_script_prints_the_pages_numbers(tmp_path):

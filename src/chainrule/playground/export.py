@@ -9,7 +9,10 @@ Three texts, meant to sit in one folder:
   the optimizer) with ``epochs`` set to the epochs the page completed. Its first lines
   say what the page showed at that epoch; a ``# playground:`` line holds the page's state
   so ``chainrule playground --config`` reopens the same lesson;
-* ``<data>.py`` — the same training in a screen of plain chainrule calls.
+* ``<data>.py`` — the same training in a screen of plain chainrule calls;
+* ``<data>_step.py`` — one training step as the straight-line NumPy that ``cr.compile``
+  replays (forward, the chain rule backward, the optimizer update), as
+  ``chainrule train --show-step`` prints it.
 
 Same seed, same code path (``run_training``), same rows: the same numbers. The tests train
 each export and compare with the page.
@@ -19,9 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 
+from chainrule.compile import CaptureError
 from chainrule.experiment.config import TrainConfig, read_config, to_toml
 from chainrule.experiment.run import resolved
+from chainrule.experiment.step_source import step_source
 from chainrule.playground import data as page_data
+from chainrule.playground.session import SEED_LOCK
 from chainrule.playground.state import OPTIMIZERS, from_query, to_query, validate
 
 STATE_PREFIX = "# playground: "
@@ -50,14 +56,26 @@ def export(session) -> dict:
         head.append("# exported before the first epoch ended: this trains one epoch")
     head.append(STATE_PREFIX + to_query(session.state))
     toml = "\n".join(head) + "\n" + to_toml(resolved(config))
+    names["step"] = f"{name}_step.py"
     return {
         "names": names,
         "csv": page_data.csv_text(session.data),
         "toml": toml,
         "python": python_script(session, config, names, done),
+        "step": step_text(session, config),
         "epoch": done,
         "expected": expected,
     }
+
+
+def step_text(session, config: TrainConfig) -> str:
+    """One training step of this network as the NumPy calls ``cr.compile`` replays
+    (``chainrule train --show-step``), or why it could not be captured."""
+    try:
+        with SEED_LOCK:  # step_source seeds the process-wide generator to build its model
+            return step_source(config, session.data.splits)
+    except CaptureError as e:
+        return f"# this step is not captured, so it runs eagerly: {e}\n"
 
 
 def _num(x) -> str:

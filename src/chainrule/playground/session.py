@@ -26,7 +26,7 @@ from chainrule.train.loop import evaluate
 # ``run_training`` seeds the process-wide generator and then builds the model from it; two
 # tabs starting at once must not interleave there, or one tab's weights depend on the
 # other. The worker holds this lock from just before the seed until the model exists.
-_SEED_LOCK = threading.Lock()
+SEED_LOCK = threading.Lock()
 EPOCHS = 1_000_000  # the page trains until it is paused; the schedule is constant
 MONITOR_EVERY = 2  # gradient-flow sample every other step: cheap enough for 30 updates/s
 KEEP_STEPS = 200  # monitor step records kept (first few and the most recent)
@@ -92,7 +92,7 @@ class Gate(Callback):
         self.trainer = trainer
         if self.seed_lock_held:  # the model is built: other tabs may seed now
             self.seed_lock_held = False
-            _SEED_LOCK.release()
+            SEED_LOCK.release()
         self._park()
 
     def on_batch_begin(self, trainer, step):
@@ -153,7 +153,7 @@ class Session:
 
     # --- the training thread -----------------------------------------------------------
     def _work(self):
-        _SEED_LOCK.acquire()
+        SEED_LOCK.acquire()
         self.gate.seed_lock_held = True
         try:
             # a diverging run is one of the lessons: the page reports NaN/inf itself (stop
@@ -169,7 +169,7 @@ class Session:
         finally:
             if self.gate.seed_lock_held:
                 self.gate.seed_lock_held = False
-                _SEED_LOCK.release()
+                SEED_LOCK.release()
             self.finished.set()
             with self.gate.cond:
                 self.gate.cond.notify_all()

@@ -422,11 +422,13 @@ function showExport(x) {
   $("export-epoch").textContent = x.epoch ? `epoch ${x.epoch}` + (x.expected ? ` (test loss ${x.expected.test_loss.toFixed(6)})` : "") : "epoch 1 (none finished yet)";
   const box = $("export-files");
   box.innerHTML = "";
-  for (const [kind, mime] of [["toml", "application/toml"], ["csv", "text/csv"], ["python", "text/x-python"]]) {
+  const kinds = [["toml", "application/toml"], ["csv", "text/csv"], ["python", "text/x-python"], ["step", "text/x-python"]];
+  for (const [kind, mime] of kinds) {
     const a = document.createElement("a");
     a.href = URL.createObjectURL(new Blob([x[kind]], { type: mime }));
     a.download = x.names[kind]; a.textContent = `⇩ ${x.names[kind]}`; a.className = "file-link";
     a.dataset.kind = kind;
+    if (kind === "step") a.textContent += "  — one step as the NumPy the engine replays";
     const pre = document.createElement("pre");
     pre.textContent = kind === "csv" ? x.csv.split("\n").slice(0, 6).join("\n") + "\n…" : x[kind];
     box.appendChild(a); box.appendChild(pre);
