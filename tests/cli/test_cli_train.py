@@ -343,3 +343,20 @@ def test_a_run_that_never_starts_is_not_announced(tmp_path):
     assert ok.returncode == 0, ok.stderr
     first = ok.stdout.splitlines()[0]
     assert first.startswith("training digits: MLP 64-16-10 relu") and first.endswith(f"-> {out}")
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_global_flags_work_before_and_after_the_command(where, tmp_path):
+    missing = tmp_path / "missing.csv"
+    args = (
+        ["--debug", "train", "--data", missing]
+        if where == "before"
+        else ["train", "--data", missing, "--debug"]
+    )
+    result = chainrule(*args)
+    assert result.returncode == 1  # --debug: the error is raised, with its traceback
+    assert "Traceback" in result.stderr and "unrecognized" not in result.stderr
+    version = chainrule("train", "--version")
+    assert version.returncode == 0 and version.stdout.startswith("chainrule ")
+    plain = chainrule("train", "--data", missing)  # without --debug: the one-line error
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
