@@ -12,6 +12,8 @@ from chainrule import backend
 from chainrule.backend import xp
 from chainrule.tensor_methods import TensorMethods
 
+_NDARRAY = xp.ndarray
+
 
 class Tensor(TensorMethods):
     """A multi-dimensional array that can record the operations applied to it.
@@ -46,7 +48,7 @@ class Tensor(TensorMethods):
     __hash__ = object.__hash__  # == builds a tensor, so hash by identity (dict keys)
 
     def __init__(self, data, requires_grad=False):
-        if type(data) is not xp.ndarray:
+        if type(data) is not _NDARRAY:  # every op's output is one: checked once, cheaply
             data = _wrapped_array(data)
         self.data = data
         self.grad = None

@@ -97,6 +97,7 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, input
     handed_out = set()  # arrays already stored as a .grad: never share one between tensors
     F = DIFF if create_graph else RAW
     anomaly = state.anomaly
+    changed = versions.CHANGED_MEMORY  # empty until something is changed in place
     was_enabled = state.enabled
     state.enabled = create_graph  # record the backward pass only for create_graph
     try:
@@ -122,7 +123,7 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, input
                     f"'{prim.name}' was freed by an earlier backward; pass retain_graph=True "
                     "to keep it"
                 )
-            if versions.CHANGED_MEMORY:  # something was changed in place: is this VJP safe?
+            if changed:  # something was changed in place: is this VJP safe?
                 versions.check_saved(t, prim, parents)
             params = t._params
             if create_graph:
