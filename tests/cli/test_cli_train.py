@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -221,13 +222,34 @@ def test_divergence_stops_with_a_message_and_exit_code_1(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_info_reports_versions_and_blas():
-    result = chainrule("info")
+def _info(env):
+    result = subprocess.run(
+        [sys.executable, "-m", "chainrule", "info"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
-    assert f"numpy          {np.__version__}" in result.stdout
-    assert "default dtype  float32" in result.stdout
+    return result.stdout
+
+
+def test_info_reports_versions_and_blas():
+    # whatever thread variables this machine sets (OPENBLAS_CORETYPE on some), the report
+    # reads the same: keys and values parsed, not a column width assumed
+    env = {k: v for k, v in os.environ.items() if k != "MKL_NUM_THREADS"}
+    plain, with_var = _info(env), _info({**env, "MKL_NUM_THREADS": "1"})  # MKL: unused here
+    fields = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in plain.splitlines())
+    assert fields["numpy"] == np.__version__
+    assert fields["default dtype"] == "float32"
+    extra = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in with_var.splitlines())
+    assert extra["MKL_NUM_THREADS"] == "1"
+    # one more variable set: one more line, every other line unchanged (a stable layout)
+    assert [line for line in with_var.splitlines() if "MKL_NUM_THREADS" not in line] == (
+        plain.splitlines()
+    )
     if pytest.importorskip("threadpoolctl"):
-        assert "BLAS" in result.stdout and "threads" in result.stdout
+        assert "BLAS" in fields and "threads" in fields["BLAS"]
 
 
 def test_help_reads_like_documentation():

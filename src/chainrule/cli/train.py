@@ -443,15 +443,26 @@ def info_command(args) -> int:
                 )
     except ModuleNotFoundError:
         lines.append(("BLAS", "unknown (pip install threadpoolctl to see it)"))
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "MKL_NUM_THREADS"):
+    for var in THREAD_VARIABLES:
         if os.environ.get(var):
             lines.append((var, os.environ[var]))
     for module in ("tqdm", "matplotlib", "torch", "cupy"):
         lines.append((module, _version(module)))
-    width = max(len(k) for k, _ in lines)
+    # the key column is as wide as the widest key that can appear, so the layout does not
+    # shift with the environment (an OPENBLAS_CORETYPE line used to widen every line)
+    width = max(len(k) for k in (*(key for key, _ in lines), *THREAD_VARIABLES))
     for key, value in lines:
         print(f"{key:<{width}}  {value}")
     return 0
+
+
+# environment variables that set BLAS/OpenMP threads or kernels; info shows those set
+THREAD_VARIABLES = (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_CORETYPE",
+    "MKL_NUM_THREADS",
+)
 
 
 def _usable_cores() -> int:
