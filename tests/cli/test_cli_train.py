@@ -304,7 +304,7 @@ def test_a_diverged_run_writes_valid_json_with_the_real_counts(tmp_path):
     assert "test_loss" in metrics["null_reasons"]
     assert "nan" in metrics["null_reasons"]["test_loss"]
     assert metrics["stop_reason"].startswith("loss became")
-    assert f"{step} steps" in result.stdout
+    assert f", {step} step" in result.stdout  # "1 epoch, 3 steps": singular or plural
     for line in (out / "metrics.jsonl").read_text().splitlines():
         json.loads(line, parse_constant=refuse)
 

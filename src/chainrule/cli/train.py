@@ -319,7 +319,9 @@ def summary(results: dict, config) -> str:
         )
     elif results["test_loss"] is not None:
         lines.append(f"test loss {results['test_loss']:.4f}")
-    tail = f"{results['epochs']} epochs, {results['steps']} steps, {results['seconds']:.1f} s"
+    epochs, steps = results["epochs"], results["steps"]
+    tail = f"{epochs} epoch{'' if epochs == 1 else 's'}, {steps} step{'' if steps == 1 else 's'}"
+    tail += f", {results['seconds']:.1f} s"
     if results["epochs_completed"] < results["epochs"]:
         tail += f" (stopped during epoch {results['epochs']})"
     if results["stopped_early"]:
