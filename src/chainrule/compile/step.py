@@ -40,6 +40,20 @@ _MAX_ATTEMPTS = 3  # pairs of consecutive captures that may disagree before refu
 
 def _flatten(args, kwargs):
     """The step's array arguments (Tensors give their data) and its signature."""
+    if not kwargs:  # the usual call, step(x, y) with arrays or Tensors: no recursion
+        arrays, sig = [], [_mode.enabled, backend.get_default_dtype()]
+        for v in args:
+            if type(v) is Tensor:
+                d = v.data
+                arrays.append(d)
+                sig += (d.shape, d.dtype, v.requires_grad, d.flags.c_contiguous)
+            elif type(v) is np.ndarray:
+                arrays.append(v)
+                sig += (v.shape, v.dtype, None, v.flags.c_contiguous)
+            else:
+                break
+        else:
+            return arrays, tuple(sig)
     arrays, sig = [], []
 
     def walk(v):
