@@ -41,9 +41,9 @@ PAGES = ("README.md", "docs/*.md")
 MARK = re.compile(r"^<!-- doc-example: ([\w.-]+) -->\s*$")
 FENCE = "```"
 ELLIPSIS = "..."
-# durations and clock times are the machine's business, not the docs': "1.2 s", "19ms",
+# durations and clock times are the machine's business, not the docs': "1.2 s", "19ms", "1m29s",
 # "16 trial-seconds", and the timestamp in a default run folder's name
-VARIABLE = re.compile(r"\b\d+(?:\.\d+)?(?: ?m?s| trial-seconds)\b|\b\d{8}-\d{6}\b")
+VARIABLE = re.compile(r"\b(?:\d+m)?\d+(?:\.\d+)?(?: ?m?s| trial-seconds)\b|\b\d{8}-\d{6}\b")
 PROGRAMS = {"chainrule": [sys.executable, "-m", "chainrule"], "python": [sys.executable]}
 
 

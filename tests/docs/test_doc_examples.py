@@ -45,6 +45,8 @@ def test_matching_allows_only_durations_and_elided_lines():
     assert not m(["a", "...", "z"], ["a", "b"])
     assert not m(["a"], ["a", "extra line"])
     assert m(["-> runs/digits-20261125-131945  19ms"], ["-> runs/digits-20261201-200000  7ms"])
+    assert m(["trials 59/60 | 1m29s"], ["trials 59/60 | 58s"])
+    assert not m(["trials 59/60 | 1m29s"], ["trials 58/60 | 1m29s"])
 
 
 def test_find_blocks_reads_commands_continuations_and_output(tmp_path):
