@@ -16,7 +16,7 @@ PIECES = [*"xyzw()[],;=+-*/ .0123456789e", "**", "1e308", "nan", "inf", *FUNCTIO
 near_grammar = st.lists(st.sampled_from(PIECES), max_size=40).map("".join)
 any_text = st.one_of(st.text(max_size=60), near_grammar)
 SETTINGS = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 DEEP = [
     "(" * 3000 + "x" + ")" * 3000,
