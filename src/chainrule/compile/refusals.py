@@ -18,6 +18,9 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.
 _ENGINE_PARTS = ("autograd", "ops", "compile", "tensor.py", "creation.py", "backend.py")
 
 
+_CALL_CODE = None  # CompiledStep.__call__'s code, set by chainrule.compile.step
+
+
 class CaptureError(RuntimeError):
     """``cr.compile`` cannot capture this step; the message says what, where and what to do."""
 
@@ -32,6 +35,8 @@ def user_line(frame=None) -> str:
     fallback = None
     f = frame
     while f is not None:
+        if f.f_code is _CALL_CODE:  # beyond this frame is the step's caller, not the step
+            break
         path = os.path.abspath(f.f_code.co_filename)
         if not path.startswith(_PACKAGE_DIR):
             return _describe(f)

@@ -29,6 +29,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd.mode import state as _mode
 from chainrule.compile import guards as _guards
+from chainrule.compile import refusals
 from chainrule.compile.capture import Recorder
 from chainrule.compile.plan import StepsDiffer, plan
 from chainrule.compile.refusals import CaptureError
@@ -240,6 +241,9 @@ class CompiledStep:
     def clear(self):
         """Forget every capture (the next calls capture again)."""
         self._cache.clear()
+
+
+refusals._CALL_CODE = CompiledStep.__call__.__code__  # where "the user's line" search stops
 
 
 def compile(fn=None, *, max_cache=8, fallback=False):

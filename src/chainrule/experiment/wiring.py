@@ -11,8 +11,10 @@ from chainrule import nn, optim
 from chainrule.diagnostics.monitor import GradientFlowMonitor
 from chainrule.experiment.config import TrainConfig
 from chainrule.nn import functional as F
+from chainrule.ops import getitem
 from chainrule.ops.labels import class_labels
 from chainrule.optim import lr_scheduler as S
+from chainrule.tensor import Tensor
 from chainrule.train import callbacks as C
 
 
@@ -40,8 +42,9 @@ def build_loss(config: TrainConfig, task: str, n_outputs: int):
         def mse_on_probabilities(logits, labels):
             nonlocal eye  # one-hot rows cut from a cached identity: no per-step allocation
             if eye is None or eye.dtype != logits.dtype:
-                eye = np.eye(n_outputs, dtype=logits.dtype)
-            return F.mse_loss(F.softmax(logits, dim=-1), eye[labels])
+                eye = Tensor(np.eye(n_outputs, dtype=logits.dtype))
+            # a tensor op, not eye.data[labels]: cr.compile can replay it with new labels
+            return F.mse_loss(F.softmax(logits, dim=-1), getitem(eye, labels))
 
         return mse_on_probabilities
     if config.loss == "cross-entropy":
