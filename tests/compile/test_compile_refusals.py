@@ -238,3 +238,29 @@ def test_bad_arguments():
         cr.compile(3)
     with pytest.raises(ValueError, match="max_cache"):
         cr.compile(lambda: None, max_cache=0)
+
+
+@pytest.mark.parametrize(
+    "edit, name",
+    [
+        (lambda w, h: w.__isub__(0.1 * w.grad), r"Tensor\.__isub__"),
+        (lambda w, h: h.__setitem__(0, 5.0), r"Tensor\.__setitem__"),
+        (lambda w, h: h.add_(1.0), r"Tensor\.add_"),
+    ],
+    ids=["-= under no_grad", "t[i] = v", "add_"],
+)
+def test_real_in_place_ops_are_refused_by_name(edit, name):
+    params = [cr.tensor(np.ones(3, np.float32), requires_grad=True)]
+
+    @cr.compile
+    def step(x):
+        w = params[0]
+        h = cr.Tensor(x) * 2.0
+        loss = (w * h).sum()
+        loss.backward()
+        with cr.no_grad():
+            edit(w, h)
+        return loss
+
+    with pytest.raises(CaptureError, match=f"in-place tensor operation {name}"):
+        step(np.ones(3, np.float32))
