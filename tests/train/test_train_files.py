@@ -135,3 +135,34 @@ def test_read_toml_errors_name_the_file(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00x = 1")
     with pytest.raises(ValueError, match=r"c\.toml: invalid TOML"):
         read_toml(binary)
+
+
+def test_explain_pages_pictures_and_idx_files_honour_the_umask(tmp_path):
+    # the writers outside a run folder: Explanation.html/render and write_idx
+    from chainrule.data.idx import read_idx, write_idx
+    from chainrule.explain.expression import explain_expression
+
+    expl = explain_expression("(x+y)*z", {"x": -2.0, "y": 5.0, "z": -4.0})
+    with umask(0o022):
+        expl.html(tmp_path / "page.html")
+        write_idx(tmp_path / "a.idx.gz", np.arange(6, dtype=np.uint8).reshape(2, 3))
+        if __import__("shutil").which("dot"):
+            expl.render(tmp_path / "graph.svg")
+    for p in tmp_path.iterdir():
+        assert mode(p) == 0o644, p
+    assert "−12" in (tmp_path / "page.html").read_text()
+    assert read_idx(tmp_path / "a.idx.gz").tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries
+
+
+def test_a_downloaded_data_file_honours_the_umask(tmp_path, monkeypatch):
+    # it was written through tempfile.mkstemp: 0600 whatever the umask
+    import gzip
+
+    from chainrule.data import download
+
+    body = gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x02\x07\x09", mtime=0)
+    monkeypatch.setattr(download, "fetch", lambda url, md5: body)
+    with umask(0o022):
+        path = download.download_file("t.gz", ["http://mirror.invalid"], "md5", tmp_path / "d")
+    assert mode(path) == 0o644 and path.read_bytes() == body

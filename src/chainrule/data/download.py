@@ -14,11 +14,11 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
 from chainrule.data.idx import decompress_if_gzip
+from chainrule.files import atomic_write
 
 TIMEOUT_S = 60
 
@@ -35,21 +35,6 @@ def cache_dir(name: str) -> Path:
 
 def md5_hex(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is either absent or complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ChecksumError(ValueError):
@@ -98,6 +83,7 @@ def download_file(filename: str, mirrors: list[str], expected_md5: str, folder: 
         path = folder / filename
         if not data.startswith(b"\x1f\x8b") and path.suffix == ".gz":
             path = path.with_suffix("")  # the mirror served it uncompressed
+        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, data)
         return path
     if checksum_error is not None:

@@ -16,6 +16,8 @@ import zlib
 
 import numpy as np
 
+from chainrule.files import atomic_write
+
 # type code -> big-endian NumPy dtype (LeCun's table)
 IDX_DTYPES = {
     0x08: np.dtype(">u1"),
@@ -91,5 +93,4 @@ def write_idx(path: str | os.PathLike, array, compress: bool | None = None) -> N
         compress = os.fspath(path).endswith(".gz")
     if compress:
         data = gzip.compress(data, mtime=0)
-    with open(path, "wb") as f:
-        f.write(data)
+    atomic_write(path, data)

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from chainrule.explain import fmt
+from chainrule.files import atomic_write
 
 VALUE_COLOR = "#1b7f3b"
 GRAD_COLOR = "#d62728"
@@ -161,5 +162,5 @@ def render(expl, path, format=None):
             f"render: cannot tell the format of {str(path)!r}; use a .svg, .png or .pdf name"
         )
     data = run_dot(to_dot(expl), name)
-    path.write_bytes(data)
+    atomic_write(path, data)
     return path

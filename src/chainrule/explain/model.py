@@ -9,7 +9,6 @@ engine's backward pass, :mod:`chainrule.explain.narrate` writes the steps, and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +16,7 @@ from chainrule.autograd.description import Description
 from chainrule.explain import fmt
 from chainrule.explain.dot import render, to_dot
 from chainrule.explain.page import to_html
+from chainrule.files import atomic_write
 
 
 @dataclass
@@ -210,7 +210,7 @@ class Explanation:
         """
         text = to_html(self, layout=layout)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            atomic_write(path, text)
         return text
 
     def draw(self, layout="builtin", precision=3):
