@@ -2,6 +2,7 @@
 that came from PyTorch (a ``torch.save`` state dict, a ``safetensors.torch.save_file``
 file), from ``cr.save`` and from a run folder — gradients compared with torch's own."""
 
+import json
 import re
 
 import numpy as np
@@ -174,3 +175,118 @@ def test_bare_weights_in_name_order_and_nested_torch_checkpoints(tmp_path):
     assert list(read_model(tmp_path / "ck.pth", activation="tanh").model.state_dict()) == list(
         seq.state_dict()
     )
+
+
+# --- explain ----------------------------------------------------------------------------
+def narrated_gradients(text):
+    """``{name: array}`` from the narration's table "Gradients of L with respect to…"."""
+    table = text.split("Gradients of L with respect to every input")[1].split("\n\n")[0]
+    found = re.findall(r"∂L/∂(\w+) = (\[.*\])", table)
+    return {k: np.array(json.loads(v.replace("−", "-"))) for k, v in found}
+
+
+@pytest.mark.parametrize("how", ["pt", "safetensors"])
+def test_explain_narrates_torchs_gradients(capsys, tmp_path, how):
+    seq = torch_mlp(torch.nn.Tanh, sizes=(3, 4, 2), seed=3)  # W0 is 4x3: written out in full
+    path = save_torch(seq, tmp_path, how)
+    x = np.array([[0.5, -1.0, 2.0]])
+    want, _ = torch_grads(seq, x, np.array([1]))
+    code, out, err = run(
+        capsys,
+        "explain",
+        "--model",
+        path,
+        "--activation",
+        "tanh",
+        "--input",
+        "0.5,-1,2",
+        "--label",
+        "1",
+        "--precision",
+        "17",
+    )
+    assert code == 0, err
+    got = narrated_gradients(out)
+    names = {"W0": "0.weight", "b0": "0.bias", "W1": "2.weight", "b1": "2.bias"}
+    assert "W0 = 0.weight, b0 = 0.bias, W1 = 2.weight, b1 = 2.bias" in out
+    for leaf, param in names.items():
+        np.testing.assert_allclose(got[leaf], want[param], rtol=1e-13, atol=1e-16)
+    assert out.count("✓ agree") == 6 and "DIFFER" not in out
+    assert "δ1 = δ2·W1 • tanh'(a1)" in out and "∂L/∂W1 = δ2ᵀ·h1" in out
+
+
+def test_explain_a_run_on_a_data_row_writes_the_page(capsys, tmp_path):
+    run_dir = tmp_path / "run"
+    argv = ["--data", "digits", "--layers", "8", "--epochs", "1", "--out", str(run_dir)]
+    assert main(["train", *argv, "--quiet", "--no-plots"]) == 0
+    page = tmp_path / "page.html"
+    code, out, err = run(
+        capsys,
+        "explain",
+        "--model",
+        str(run_dir),
+        "--data",
+        "digits",
+        "--row",
+        "2",
+        "--html",
+        str(page),
+        "--layout",
+        "builtin",
+    )
+    assert code == 0, err
+    assert "x: row 2 of digits test, standardized as in the run" in out
+    assert "W0 = layers.0.weight" in out and "✓ agree" in out and "DIFFER" not in out
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    # the label is the data's: the same as cr.explain of the run's model on that row
+    from chainrule.data import load_dataset
+    from chainrule.data.prepare import prepare_inputs
+    from chainrule.experiment import restore_model
+    from chainrule.explain.network import explain_model
+
+    model, config, data_state, _ = restore_model(str(run_dir))
+    splits = load_dataset("digits")
+    xrow = prepare_inputs(splits.X_test[2:3], data_state, np.dtype(config.dtype))
+    expl = explain_model(model, xrow, int(splits.y_test[2]))
+    assert f"label y = class {int(splits.y_test[2])};" in out
+    from chainrule.explain import fmt
+
+    assert f"∂L/∂b1 = {fmt.array(expl.gradients['b1'], 4)}" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--input", "1,2"], "--input has 2 numbers, but the model takes 4 features"),
+        (["--input", "1,2,3,4", "--label", "7"], "label 7 is out of range for a model with 3"),
+        (["--input", "1,2,3,4", "--loss", "mse"], "--label: give the target values"),
+        ([], "give the example: --input ROW"),
+        (["--input", "1,x,3,4"], "--input: expected comma-separated numbers"),
+        (["--input", "1,2,3,4", "--row", "2"], "--row goes with --data"),
+    ],
+)
+def test_explain_model_errors_are_one_line(capsys, tmp_path, argv, message):
+    path = save_torch(torch_mlp(sizes=(4, 8, 3)), tmp_path, "pt")
+    code, out, err = run(capsys, "explain", "--model", path, "--activation", "tanh", *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("chainrule explain: error: ") and err.count("\n") == 1
+    assert message in err
+    code, _, err = run(capsys, "explain", "--activation", "tanh", "x*y", "--at", "x=1,y=2")
+    assert code == 2 and "--activation goes with --model FILE" in err
+
+
+def test_from_torch_keeps_a_reused_activation_and_refuses_shared_weights():
+    act = torch.nn.Tanh()
+    torch.manual_seed(0)
+    seq = torch.nn.Sequential(
+        torch.nn.Linear(3, 4), act, torch.nn.Linear(4, 4), act, torch.nn.Linear(4, 2)
+    ).double()
+    model = cr.nn.from_torch(seq)  # the one Tanh object stands at 1 and at 3
+    assert [type(m).__name__ for m in model] == ["Linear", "Tanh", "Linear", "Tanh", "Linear"]
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    np.testing.assert_allclose(
+        model(cr.tensor(x)).numpy(), seq(torch.from_numpy(x)).detach().numpy(), rtol=1e-13
+    )
+    shared = torch.nn.Linear(3, 3)
+    with pytest.raises(TypeError, match="Linear 0 is used again at 2; shared weights"):
+        cr.nn.from_torch(torch.nn.Sequential(shared, torch.nn.ReLU(), shared))

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from chainrule.creation import tensor
 from chainrule.explain import fmt
 from chainrule.explain.expression import explain_expression
+from chainrule.explain.network import add_delta_rule_note, formulas, network_graph
+from chainrule.explain.network import delta_rule as network_delta_rule
 from chainrule.explain.record import explain
-from chainrule.ops import log_softmax, sigmoid
+from chainrule.nn.activation import Sigmoid
 
 
 @dataclass(frozen=True)
@@ -163,89 +164,45 @@ MLP_PARAMS = {
 }
 
 
+def _mlp_layers():
+    P = {k: np.array(v) for k, v in MLP_PARAMS.items()}
+    return [
+        ("linear", P["W0"], P["b0"]),
+        ("activation", Sigmoid()),
+        ("linear", P["W1"], P["b1"]),
+    ]
+
+
 def mlp_graph():
     """The 2-3-2 network of the ``mlp`` example, built with chainrule ops.
 
     Returns ``(L, leaves)``: the loss ``L = −Σ_j y_j log p_j`` with ``p = softmax(a2)``,
     and the named leaf tensors (the data ``x`` and one-hot ``y`` do not require grad).
     """
-
-    def leaf(name, grad=True):
-        t = tensor(np.array(MLP_PARAMS[name]), dtype=np.float64, requires_grad=grad)
-        t.name = name
-        return t
-
-    x, y = leaf("x", grad=False), leaf("y", grad=False)
-    W0, b0, W1, b1 = leaf("W0"), leaf("b0"), leaf("W1"), leaf("b1")
-
-    def named(t, name):
-        t.name = name
-        return t
-
-    W0h0 = named(W0 @ x, "W0h0")
-    a1 = named(W0h0 + b0, "a1")
-    h1 = named(sigmoid(a1), "h1")
-    W1h1 = named(W1 @ h1, "W1h1")
-    a2 = named(W1h1 + b1, "a2")
-    logp = named(log_softmax(a2, axis=0), "logp")
-    ylogp = named(y * logp, "ylogp")
-    s = named(ylogp.sum(), "s")
-    L = named(-s, "L")
-    return L, {"x": x, "y": y, "W0": W0, "b0": b0, "W1": W1, "b1": b1}
+    L, leaves, _ = network_graph(
+        _mlp_layers(), np.array(MLP_PARAMS["x"]), MLP_PARAMS["y"], loss="nll", columns=True
+    )
+    return L, leaves
 
 
 def delta_rule(values):
-    """The slides' three steps in plain NumPy (no chainrule): ``{name: array}``."""
-    x, y = np.array(MLP_PARAMS["x"]), np.array(MLP_PARAMS["y"])
-    W1 = np.array(MLP_PARAMS["W1"])
-    h1, a2 = values["h1"], values["a2"]
-    e = np.exp(a2 - a2.max())
-    p = e / e.sum()
-    d2 = p - y  # 1. the error in the top layer: δ2 = ∂L/∂a2 = p − y (softmax + NLL)
-    dW1 = d2 @ h1.T  # 2. ∂L/∂W1 = δ2 h1ᵀ
-    db1 = d2
-    d1 = (W1.T @ d2) * h1 * (1 - h1)  # 3. δ1 = W1ᵀ δ2 • σ'(a1), σ' = (1 − σ)σ
-    dW0 = d1 @ x.T  # ∂L/∂W0 = δ1 h0ᵀ, h0 = x
-    db0 = d1
-    return {"p": p, "a2": d2, "W1": dW1, "b1": db1, "a1": d1, "W0": dW0, "b0": db0}
+    """The slides' three steps in plain NumPy (no chainrule): ``{name: array}``
+    (:func:`chainrule.explain.network.delta_rule` on the ``mlp`` example's network)."""
+    _, _, plan = network_graph(
+        _mlp_layers(), np.array(MLP_PARAMS["x"]), MLP_PARAMS["y"], loss="nll", columns=True
+    )
+    return network_delta_rule(plan, values, MLP_PARAMS["y"], loss="nll", columns=True)
 
 
 def _mlp(example, precision):
-    L, _ = mlp_graph()
-    title = f"Example {example.name}: {example.description}"
-    expl = explain(
-        L,
-        precision=precision,
-        title=title,
-        subtitle="h0 = x, a1 = W0·h0 + b0, h1 = σ(a1), a2 = W1·h1 + b1, "
-        "L = −Σ y·log softmax(a2)   (one example, label y = class 1)",
+    layers = _mlp_layers()
+    L, _, plan = network_graph(
+        layers, np.array(MLP_PARAMS["x"]), MLP_PARAMS["y"], loss="nll", columns=True
     )
-    hand = delta_rule(expl.values)
-    p = precision
-    rows = [
-        ("δ2 = ∂L/∂a2 = p − y", "a2", "1. error in the top layer (softmax + NLL)"),
-        ("∂L/∂W1 = δ2·h1ᵀ", "W1", "2. weight gradient of the top layer"),
-        ("∂L/∂b1 = δ2", "b1", ""),
-        ("δ1 = W1ᵀ·δ2 • σ'(a1)", "a1", "3. backpropagate the error, σ' = (1 − σ)σ"),
-        ("∂L/∂W0 = δ1·h0ᵀ", "W0", "2. again, one layer down (h0 = x)"),
-        ("∂L/∂b0 = δ1", "b0", ""),
-    ]
-    lines = [
-        "The delta rule of backpropagation, computed by hand in NumPy (no autodiff), next to the",
-        "engine's gradients from the backward pass above:",
-        "",
-        f"p = softmax(a2) = {fmt.array(hand['p'], p)}",
-    ]
-    for formula, key, comment in rows:
-        if comment:
-            lines.append("")
-            lines.append(comment)
-        h, g = hand[key], expl.gradients[key]
-        ok = "✓ agree" if np.allclose(h, g, rtol=1e-12, atol=1e-15) else "✗ DIFFER"
-        lines.append(f"  {formula}")
-        lines.append(f"      by hand  {fmt.array(h, p)}")
-        lines.append(f"      engine   {fmt.array(g, p)}   {ok}")
-    expl.add_note("The delta rule by hand (δK, ∂L/∂Wk = δk+1·hkᵀ, δk = Wkᵀδk+1 • g'(ak))", lines)
+    title = f"Example {example.name}: {example.description}"
+    subtitle = f"{formulas(plan, 'nll', True)}   (one example, label y = class 1)"
+    expl = explain(L, precision=precision, title=title, subtitle=subtitle)
+    add_delta_rule_note(expl, plan, MLP_PARAMS["y"], loss="nll", columns=True)
     return expl
 
 

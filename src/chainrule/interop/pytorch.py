@@ -117,10 +117,14 @@ def _array(tensor, what: str) -> np.ndarray:
 
 def _convert_module(module, where: str, nn):
     if type(module) is nn.Sequential:
+        _refuse_shared_weights(module, nn)
         return Sequential(
             OrderedDict(
                 (name, _convert_module(child, f"{where}.{name}" if where else name, nn))
-                for name, child in module.named_children()
+                # _modules, not named_children(): that skips a module seen before, and
+                # Sequential(lin, act, lin2, act) reuses one activation object twice
+                for name, child in module._modules.items()
+                if child is not None
             )
         )
     layer = _leaf(module, nn)
@@ -132,6 +136,20 @@ def _convert_module(module, where: str, nn):
             "Dropout, Identity (in a Sequential, or called one after another in forward)"
         )
     return layer
+
+
+def _refuse_shared_weights(module, nn):
+    """A Linear used twice shares its weights; two chainrule copies would not (their
+    gradients would not add up), so it is refused rather than silently split."""
+    seen: dict = {}
+    for name, child in module.named_modules(remove_duplicate=False):
+        if type(child) is nn.Linear:
+            if id(child) in seen:
+                raise TypeError(
+                    f"from_torch: Linear {seen[id(child)]} is used again at {name}; shared "
+                    "weights do not convert (give each place its own layer)"
+                )
+            seen[id(child)] = name
 
 
 def _convert_traced(module, torch):
