@@ -216,6 +216,7 @@ def test_corrupt_gzip_download_counts_as_bad_checksum(tmp_path, monkeypatch):
 
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     target = tmp_path / "out" / "file.gz"
+    target.parent.mkdir()  # download_file makes the folder; the writer only writes
 
     def broken_replace(src, dst):
         raise OSError("disk full")
