@@ -264,3 +264,19 @@ def test_real_in_place_ops_are_refused_by_name(edit, name):
 
     with pytest.raises(CaptureError, match=f"in-place tensor operation {name}"):
         step(np.ones(3, np.float32))
+
+
+@pytest.mark.parametrize("bad", [-1, 3], ids=["negative", "too large"])
+def test_labels_are_checked_at_every_replay(bad):
+    """Eagerly a bad label raises; a replay must too (a negative index would otherwise
+    silently pick the last class)."""
+    model, opt = setup()
+    step = fit_step(model, opt)
+    for x, y in DATA[:3]:
+        step(x, y)
+    assert step.replays == 1
+    x, y = DATA[3]
+    y = y.copy()
+    y[2] = bad
+    with pytest.raises(ValueError, match=f"label {bad} is out of range for 3 classes"):
+        step(x, y)

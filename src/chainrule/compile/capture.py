@@ -197,7 +197,7 @@ class Recorder:
                     self._stack.append((frame, self._on_backward_return))
                 return
             handler = self._handlers.get(code)
-            if handler is not None and not self._opaque:
+            if handler is not None and not self._opaque and self._backward is None:
                 call = handler(frame)
                 if call is not None:
                     self.calls.append(call)

@@ -105,6 +105,9 @@ def handlers(rec):
     functional = sys.modules.get("chainrule.nn.functional")
     if functional is not None:
         add([functional.dropout.__code__], _dropout(functional.dropout))
+    labels = sys.modules.get("chainrule.ops.labels")
+    if labels is not None:
+        table[labels.class_labels.__code__] = functools.partial(_label_check, rec)
     creation = sys.modules.get("chainrule.creation")
     if creation is not None:
         for name in ("randn", "rand"):
@@ -189,6 +192,22 @@ def _clip(name, fn):
         return Call(name, None, None, True, f"{name}(parameters, {args})", returned)
 
     return make
+
+
+# ---------------------------------------------------------------- checks
+def _label_check(rec, frame):
+    """``class_labels``: the label check of every classification loss. Its arguments are
+    recorded and the check is made again at every replay, on that call's labels, so a
+    label out of range raises as it does eagerly (a negative one would otherwise index
+    from the end, silently). Returns None: nothing else about the call is recorded."""
+    f = frame.f_locals
+    code = frame.f_code
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    where = ("class labels", refusals.user_line(frame.f_back))
+    args = {k: rec.template(f[k], where) for k in names}
+    fn = sys.modules["chainrule.ops.labels"].class_labels
+    rec.code.append(("check", fn, args))
+    return None
 
 
 # ---------------------------------------------------------------- random draws

@@ -156,6 +156,8 @@ def _uses(entry, nodes):
         return []
     if kind == "setgrad":
         return [entry[2]]
+    if kind == "check":
+        return _template_refs(entry[2])
     if kind == "end":
         return _template_refs(entry[1])
     return []
@@ -204,6 +206,10 @@ def build(program, guards):
                 replay = fast_step(call.obj) or replay
             if replay is not None:
                 em.lines.append(f"{em.obj(replay, 'C')}()")
+        elif kind == "check":  # a validation eager mode makes: made again on this call
+            _, fn, args = entry
+            kw = ", ".join(f"{k}={em.expr(v)}" for k, v in args.items())
+            em.lines.append(f"{em.obj(fn, 'C')}({kw})")
         elif kind == "end":
             em.lines.append(f"return {em.expr(entry[1])}")
             continue
