@@ -290,3 +290,16 @@ def test_from_torch_keeps_a_reused_activation_and_refuses_shared_weights():
     shared = torch.nn.Linear(3, 3)
     with pytest.raises(TypeError, match="Linear 0 is used again at 2; shared weights"):
         cr.nn.from_torch(torch.nn.Sequential(shared, torch.nn.ReLU(), shared))
+
+
+def test_a_chainrule_mlp_state_dict_keeps_its_names(capsys, tmp_path):
+    mlp = cr.nn.MLP([3, 5, 2], activation="relu", dtype="float64")
+    cr.save(mlp.state_dict(), tmp_path / "sd.safetensors")
+    model = read_model(tmp_path / "sd.safetensors", activation="relu").model
+    assert list(model._modules) == ["layers.0", "layers.1", "layers.2"]
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    np.testing.assert_array_equal(model(cr.tensor(x)).numpy(), mlp(cr.tensor(x)).numpy())
+    code, out, _ = run(
+        capsys, "gradcheck", "--model", str(tmp_path / "sd.safetensors"), "--activation", "relu"
+    )
+    assert code == 0 and "layers.0.weight  5x3" in out

@@ -116,9 +116,14 @@ def _chained_order(layers: dict, what: str) -> list:
 
 def _free_name(after: str, order: list, modules: dict) -> str:
     """The activation's name: the index after a numeric layer name (``0`` → ``1``, as in
-    torch's Sequential), else ``act_<layer>``; never one the weights use."""
+    torch's Sequential; ``layers.0`` → ``layers.1``), else ``act_<layer>``; never one the
+    weights use."""
     taken = set(order) | set(modules)
-    name = str(int(after) + 1) if after.isdigit() else f"act_{after}"
+    head, _, last = after.rpartition(".")
+    if last.isdigit():
+        name = f"{head}.{int(last) + 1}" if head else str(int(last) + 1)
+    else:
+        name = f"act_{after}"
     while name in taken:
         name += "_"
     return name
