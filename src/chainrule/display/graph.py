@@ -20,6 +20,9 @@ import json
 import numpy as np
 
 from chainrule.display.scope import esc, new_id
+from chainrule.explain.dot import node_symbol, run_dot, to_dot, wire_grad, wire_value
+from chainrule.explain.layout import layout as make_layout
+from chainrule.explain.page import node_title, wire_title
 
 VALUE = "#1b7f3b"
 GRAD = "#d62728"
@@ -65,8 +68,6 @@ def graph_svg(expl, layout="builtin", precision=3, title=True) -> str:
     Each node is a ``<g data-node=NAME data-value=… data-grad=…>`` and each wire a
     ``<g data-edge=ID>``, with the full-precision numbers in the data attributes.
     """
-    from chainrule.explain.dot import node_symbol, wire_grad, wire_value
-    from chainrule.explain.layout import layout as make_layout
 
     lay = make_layout(expl, layout)
     nodes = expl.nodes
@@ -100,7 +101,7 @@ def graph_svg(expl, layout="builtin", precision=3, title=True) -> str:
         out.append(
             f'<g class="wire" data-edge="{key}" data-src="{esc(src.name)}" '
             f'data-dst="{esc(dst_name)}">'
-            f"<title>{esc(_wire_title(expl, src, dst, grad))}</title>"
+            f"<title>{esc(wire_title(expl, src, dst, grad))}</title>"
             f'<path d="{w.path}" fill="none" stroke="{LINE}" stroke-width="1.4" '
             f'marker-end="url(#{uid}-arrow)"/>'
         )
@@ -127,7 +128,7 @@ def graph_svg(expl, layout="builtin", precision=3, title=True) -> str:
         attrs = _data("value", n.value) + (_data("grad", n.grad) if n.grad is not None else "")
         out.append(
             f'<g class="node {n.kind}" data-node="{esc(n.name)}" data-op="{esc(n.op or "")}"'
-            f"{attrs}><title>{esc(_node_title(expl, n))}</title>"
+            f"{attrs}><title>{esc(node_title(expl, n))}</title>"
         )
         if n.kind == "op":
             r = b.h / 2
@@ -175,31 +176,8 @@ def graph_svg(expl, layout="builtin", precision=3, title=True) -> str:
     return text.replace(uid, new_id("crg", text))
 
 
-def _wire_title(expl, src, dst, grad):
-    from chainrule.explain import fmt
-
-    p = expl.precision
-    head = f"{src.name} → {dst.name}" if dst is not None else f"{src.name} (output)"
-    lines = [head, f"value {src.name} = {fmt.array(src.value, p)}"]
-    if grad is not None:
-        lines.append(f"gradient ∂{expl.output}/∂{src.name} along this wire = {fmt.array(grad, p)}")
-    return "\n".join(lines)
-
-
-def _node_title(expl, n):
-    from chainrule.explain import fmt
-
-    p = expl.precision
-    lines = [f"{n.name} ({n.op or n.kind})", f"value = {fmt.array(n.value, p)}"]
-    if n.grad is not None:
-        lines.append(f"∂{expl.output}/∂{n.name} = {fmt.array(n.grad, p)}")
-    return "\n".join(lines)
-
-
 def graphviz_svg(expl) -> str:
     """The same picture drawn entirely by Graphviz's ``dot -Tsvg`` (raises when missing)."""
-    from chainrule.explain.dot import run_dot, to_dot
-
     text = run_dot(to_dot(expl), "svg").decode("utf-8")
     start = text.find("<svg")  # drop the XML prolog and DOCTYPE: inline SVG needs neither
     return text[start:] if start >= 0 else text

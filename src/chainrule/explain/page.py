@@ -84,7 +84,7 @@ def svg(expl, lay):
         out.append(
             f'<g class="wire" data-edge="{key}" data-src="{_t(src.name)}" '
             f'data-dst="{_t(dst_name)}" data-index="{index}">'
-            f"<title>{_t(_wire_title(expl, src, dst, grad))}</title>"
+            f"<title>{_t(wire_title(expl, src, dst, grad))}</title>"
             f'<path class="wire-line" d="{w.path}" marker-end="url(#arrow)"/>'
             f'<text class="val" x="{w.lx:.1f}" y="{w.ly - up:.1f}" data-show-at="{value_at}" '
             f"{_data('value', src.value)}>{_t(wire_value(src))}</text>"
@@ -104,7 +104,7 @@ def svg(expl, lay):
         out.append(
             f'<g class="{cls}" data-node="{_t(n.name)}" data-op="{_t(n.op or "")}" '
             f'data-show-at="{n.shown_at}">'
-            f"<title>{_t(_node_title(expl, n))}</title>"
+            f"<title>{_t(node_title(expl, n))}</title>"
         )
         if n.kind == "op":
             r = b.h / 2
@@ -137,7 +137,8 @@ def svg(expl, lay):
     return "\n".join(out)
 
 
-def _wire_title(expl, src, dst, grad):
+def wire_title(expl, src, dst, grad):
+    """The tooltip of a wire: its ends, the value it carries and its gradient."""
     p = expl.precision
     R = expl.output
     head = f"{src.name} → {dst.name}" if dst is not None else f"{src.name} (output)"
@@ -147,7 +148,8 @@ def _wire_title(expl, src, dst, grad):
     return "\n".join(lines)
 
 
-def _node_title(expl, n):
+def node_title(expl, n):
+    """The tooltip of a node: its op, value and gradient."""
     p = expl.precision
     lines = [f"{n.name} ({n.op or n.kind})", f"value = {fmt.array(n.value, p)}"]
     if n.grad is not None:

@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from chainrule.experiment import config
+
 DATASETS = {  # page name -> (task, what the page calls it)
     "circles": ("classification", "circle"),
     "xor": ("classification", "xor"),
@@ -24,22 +26,11 @@ DATASETS = {  # page name -> (task, what the page calls it)
     "csv": (None, "your CSV"),
 }
 FEATURES = ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")
-ACTIVATIONS = ("tanh", "relu", "leaky_relu", "sigmoid", "elu", "gelu", "identity")
-# every initializer chainrule's MLP knows (the config's spelling); zeros and constant are
-# there so the lecture's warnings can be watched: they never break the symmetry
-INITS = (
-    "xavier",
-    "xavier_normal",
-    "he",
-    "he_uniform",
-    "lecun",
-    "orthogonal",
-    "normal",
-    "uniform",
-    "default",
-    "zeros",
-    "constant",
-)
+# the config's own choices (one list of what chainrule can build), in the page's menu
+# order: tanh and xavier first, as a first lesson starts; zeros and constant are there so
+# the lecture's warnings can be watched: they never break the symmetry
+ACTIVATIONS = ("tanh", *(a for a in config.ACTIVATIONS if a != "tanh"))
+INITS = ("xavier", "xavier_normal", *(i for i in config.INITS if not i.startswith("xavier")))
 LOSSES = ("cross-entropy", "mse")
 # the page's optimizer menu -> chainrule's (optimizer, momentum, nesterov)
 OPTIMIZERS = {
