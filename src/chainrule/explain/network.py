@@ -29,6 +29,7 @@ from chainrule.nn import activation as A
 from chainrule.nn.functional import cross_entropy, mse_loss
 from chainrule.nn.linear import Identity, Linear
 from chainrule.ops import linear, log_softmax
+from chainrule.ops.labels import class_labels
 
 LOSSES = ("nll", "cross-entropy", "mse")
 # symbol in formulas, and the derivative in words (for step 3)
@@ -346,12 +347,9 @@ def explain_model(
         logits = L0.parents[0].data  # the model's output, under the loss
         target, chosen = int(np.argmax(logits)), " (the model's prediction)"
     if loss == "cross-entropy":
-        target = int(target)
         n_out = [s for s in layers if s[0] == "linear"][-1][1].shape[0]
-        if not 0 <= target < n_out:
-            raise ValueError(
-                f"explain: label {target} is out of range for a model with {n_out} outputs"
-            )
+        outputs = f"a model with {n_out} outputs"
+        target = int(class_labels("explain", np.array([target]), n_out, classes=outputs)[0])
     L, _, plan = network_graph(layers, row, target, loss=loss)
     label = f"label y = class {target}{chosen}" if loss == "cross-entropy" else "target y"
     mapping = ", ".join(f"{leaf} = {param}" for leaf, param in names.items())
