@@ -15,17 +15,8 @@ import numpy as np
 import pytest
 
 from chainrule.explain import examples, explain_expression, fmt
+from headless_chromium import ARGS, CHROMIUM
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 LAYOUTS = ["builtin"] + (["graphviz"] if shutil.which("dot") else [])
 
 

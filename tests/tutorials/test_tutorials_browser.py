@@ -14,22 +14,14 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from headless_chromium import ARGS, CHROMIUM
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 nbconvert = pytest.importorskip("nbconvert")
 pytest.importorskip("ipykernel")
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
+
 NOTEBOOK = Path(__file__).resolve().parents[2] / "docs" / "tutorials" / "01_chain_rule.ipynb"
 FRAME = "iframe.chainrule-explain"
 
