@@ -4,8 +4,10 @@ print it as readable code (``step.source()``).
 Modules: :mod:`.capture` (record one eager run), :mod:`.known_calls` (what is replayed
 whole: optimizer, clipping, schedules, random draws), :mod:`.plan` (two captures become
 one program), :mod:`.guards` (what a replay checks first), :mod:`.replay` (the generated
-function), :mod:`.source` (the readable NumPy view), :mod:`.refusals` (what is refused
-and the messages), :mod:`.step` (the decorator and its cache). See ``docs/compile.md``.
+function), :mod:`.optimizer_step` (the update for small models), :mod:`.source` (the readable
+NumPy view, with :mod:`.names`, :mod:`.templates`, :mod:`.calls_text`,
+:mod:`.kernel_text`), :mod:`.refusals` (what is refused and the messages), :mod:`.step`
+(the decorator and its cache). See ``docs/compile.md``.
 """
 
 from chainrule.compile.refusals import CaptureError

@@ -30,10 +30,12 @@ from chainrule import backend
 from chainrule.autograd.mode import state as _mode
 from chainrule.compile import guards as _guards
 from chainrule.compile import refusals
+from chainrule.compile.calls_text import inputs
 from chainrule.compile.capture import Recorder
 from chainrule.compile.plan import StepsDiffer, plan
 from chainrule.compile.refusals import CaptureError
 from chainrule.compile.replay import Stale, compile_replay
+from chainrule.compile.source import render
 from chainrule.tensor import Tensor
 
 _MAX_ATTEMPTS = 3  # pairs of consecutive captures that may disagree before refusing
@@ -225,8 +227,6 @@ class CompiledStep:
 
     def source(self, name="train_step") -> str:
         """The captured step as readable, runnable NumPy (see ``docs/compile.md``)."""
-        from chainrule.compile.source import render
-
         return render(self._latest().program, self.fn, name)
 
     def source_inputs(self) -> dict:
@@ -234,8 +234,6 @@ class CompiledStep:
         would: copies of the parameters and optimizer buffers (``params``, ``state``), the
         optimizer's scalars for the next step (``hyper``), earlier gradients
         (``grads_before``) and any constants (``consts``). Nothing live is changed."""
-        from chainrule.compile.source import inputs
-
         return inputs(self._latest().program, self.fn)
 
     def clear(self):
