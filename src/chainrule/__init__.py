@@ -23,6 +23,7 @@ from chainrule.autograd import (
     tensor_function,
 )
 from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
+from chainrule.compile import compile  # noqa: A004 - cr.compile, as torch.compile
 from chainrule.creation import (
     arange,
     as_tensor,
@@ -106,6 +107,7 @@ __all__ = [
     "cat",
     "clip",
     "clone",
+    "compile",
     "concatenate",
     "data",
     "defprimitive",
