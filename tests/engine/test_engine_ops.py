@@ -55,10 +55,14 @@ def _primitives_used(spec):
 
 
 def test_every_registered_primitive_has_a_spec():
+    # the engine's own set; an upper package's primitive (the estimators' sparse_linear,
+    # registered when chainrule.sklearn is imported in this worker) is tested by its owner
+    # (tests/sklearn/test_sklearn_sparse.py: gradients equal the dense layer's)
     builtin = {
         name
         for name, p in PRIMITIVES.items()
         if p.forward.__module__.startswith(("chainrule", "numpy"))
+        and not p.forward.__module__.startswith("chainrule.sklearn")
     }
     covered = set()
     for spec in SPECS:

@@ -19,7 +19,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+
+import numpy as np
+
+from chainrule.experiment.run_folder import find_checkpoint, restore_model
+from chainrule.files import atomic_write
+from chainrule.interop.checkpoint import load, save
+from chainrule.interop.layers import chain
+from chainrule.interop.onnx import export
+from chainrule.nn.linear import Linear
+from chainrule.nn.module import Module
+from chainrule.train.state import STATE_FORMAT
 
 
 def register(subparsers):
@@ -61,12 +73,6 @@ def register(subparsers):
 
 def _model_of(path):
     """``(model, description)`` where description has the run's data facts or is empty."""
-    import os
-
-    from chainrule.experiment.run_folder import find_checkpoint, restore_model
-    from chainrule.interop.checkpoint import load
-    from chainrule.nn.module import Module
-    from chainrule.train.state import STATE_FORMAT
 
     checkpoint = find_checkpoint(path)
     if os.path.isfile(checkpoint):
@@ -83,7 +89,6 @@ def _model_of(path):
 
 
 def export_command(args) -> int:
-    import numpy as np
 
     if not (args.onnx or args.safetensors or args.torch):
         raise ValueError("nothing to write: give --onnx FILE, --safetensors FILE or --torch FILE")
@@ -93,10 +98,6 @@ def export_command(args) -> int:
         raise ValueError("--logits: only a classifier has logits to choose over probabilities")
     written = []
     if args.onnx:
-        from chainrule.interop.layers import chain
-        from chainrule.interop.onnx import export
-        from chainrule.nn.linear import Linear
-
         first = next(layer for layer in chain(model, "export") if type(layer) is Linear)
         dtype = first.weight.data.dtype
         softmax = args.probabilities or (task == "classification" and not args.logits)
@@ -124,8 +125,6 @@ def export_command(args) -> int:
         raw = "raw inputs (standardized inside)" if facts.get("standardizer") else "inputs"
         written.append(f"{args.onnx} (ONNX: {raw} -> {what})")
     if args.safetensors:
-        from chainrule.interop.checkpoint import save
-
         try:
             save(model, args.safetensors)
         except TypeError as e:
@@ -143,7 +142,6 @@ def _write_torch(model, path) -> str:
         import torch
     except ModuleNotFoundError:
         raise ValueError("--torch needs PyTorch: pip install torch") from None
-    from chainrule.files import atomic_write
 
     try:
         state = model.to_torch().state_dict()
