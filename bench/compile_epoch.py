@@ -68,7 +68,7 @@ def chainrule_epoch(data_dir, compile_flag, threads):
         ]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         metrics = json.loads(Path(out, "metrics.json").read_text())
-    history = metrics["history"] if "history" in metrics else None
+    history = metrics.get("history")
     seconds = history[0]["seconds"] if history else metrics["seconds"]
     return seconds, metrics.get("test_accuracy")
 

@@ -23,7 +23,7 @@ from chainrule.autograd import (
     tensor_function,
 )
 from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
-from chainrule.compile import compile  # noqa: A004 - cr.compile, as torch.compile
+from chainrule.compile import compile  # cr.compile, as torch.compile (shadows the builtin)
 from chainrule.creation import (
     arange,
     as_tensor,
@@ -46,8 +46,8 @@ from chainrule.creation import (
     zeros_like,
 )
 from chainrule.diagnostics import detect_anomaly
-from chainrule.errors import GraphError, ShapeError
 from chainrule.display import draw
+from chainrule.errors import GraphError, ShapeError
 from chainrule.explain import explain
 from chainrule.interop import load, onnx, save
 from chainrule.ops import (

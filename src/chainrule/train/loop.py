@@ -48,7 +48,7 @@ def fit(
     run_dir=None,
     resume: dict | None = None,
     extra_state: dict | None = None,
-    compile: bool = False,  # noqa: A002 - the option's name, as cr.compile's
+    compile: bool = False,  # the option is named as cr.compile is
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_data``; returns the ``History``.
 
