@@ -111,8 +111,12 @@ def test_a_lesson_in_the_browser(context, server, tmp_path):
     assert "token" not in page.url  # dropped from the address bar: links never carry it
 
     # change data, network and hyperparameters with the controls
+    # one control at a time: each change re-renders the controls from the server's setup,
+    # and a click that lands during that re-render is lost (seen once under CI load)
     page.click(".tile[data-value='xor']")
+    page.wait_for_function("() => window.playground.setup.state.data === 'xor'")
     page.click("#add-layer")
+    page.wait_for_function("() => window.playground.setup.state.layers.length === 3")
     page.select_option("#lr", "0.1")
     page.wait_for_function(
         "() => { const p = window.playground; return p.setup && p.setup.state.lr === 0.1"
