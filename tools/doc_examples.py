@@ -149,9 +149,9 @@ def refreshed(expected: list, actual: list) -> list:
     return actual[: len(head)] + [ELLIPSIS] + (actual[-len(tail) :] if tail else [])
 
 
-def scratch_folder() -> Path:
-    """A fresh folder that sees the repository's examples/ as the docs assume."""
-    folder = Path(tempfile.mkdtemp(prefix="chainrule-doc-"))
+def scratch_folder(folder: Path) -> Path:
+    """Make ``folder`` (empty or new) see the repository's examples/ as the docs assume."""
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "examples").symlink_to(ROOT / "examples")
     return folder
 
@@ -196,11 +196,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     failed = []
     for page in pages(args.pages):
-        cwd = scratch_folder()
         blocks = [b for b in find_blocks(page) if not args.only or b.name in args.only]
-        for block in blocks:
-            print(f"{page.relative_to(ROOT)} [{block.name}]", file=sys.stderr)
-            failed += check_block(block, cwd, update=args.update)
+        with tempfile.TemporaryDirectory(prefix="chainrule-doc-") as scratch:
+            cwd = scratch_folder(Path(scratch))
+            for block in blocks:
+                print(f"{page.relative_to(ROOT)} [{block.name}]", file=sys.stderr)
+                failed += check_block(block, cwd, update=args.update)
         if args.update and blocks:
             write_back(page, blocks)
     for problem in failed:

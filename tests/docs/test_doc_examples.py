@@ -22,8 +22,8 @@ PAGES = [p.relative_to(ROOT).as_posix() for p in doc_examples.pages()]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES)
-def test_page_examples_print_what_the_page_says(page):
-    cwd = doc_examples.scratch_folder()
+def test_page_examples_print_what_the_page_says(page, tmp_path):
+    cwd = doc_examples.scratch_folder(tmp_path / "scratch")
     problems = []
     for block in doc_examples.find_blocks(ROOT / page):
         problems += doc_examples.check_block(block, cwd)
