@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.autograd.primitive import RAW
+from chainrule.compile import lowering
+from chainrule.compile.buffers import Pool, analyse
 from chainrule.compile.capture import Ref, TensorRef
 from chainrule.compile.optimizer_step import fast_step
 from chainrule.tensor import Tensor
@@ -40,7 +42,7 @@ def _grad_data(t):
 class _Emitter:
     def __init__(self, program):
         self.p = program
-        self.ns = {"F": RAW, "Tensor": Tensor, "asarray": np.asarray, "Stale": Stale}
+        self.ns = {"F": RAW, "Tensor": Tensor, "asarray": np.asarray, "Stale": Stale, "np": np}
         self.ns["ndarray"] = np.ndarray
         self.ns["_grad"] = _grad_data
         self.lines: list[str] = []
@@ -106,6 +108,166 @@ class _Emitter:
 
     def kwargs(self, tmpl):
         return "".join(f", {k}={self.expr(v)}" for k, v in tmpl.items())
+
+    # --- lowered kernels (see .lowering and .buffers) ---------------------------------
+    def plan_lowering(self, uses):
+        """Choose the nodes computed by lowered kernels, and where their results live."""
+        nodes, self.kernel = self.p.nodes, {}
+        self.pairs = self.paired = {}
+        numpy_only = all(type(t.data) is np.ndarray for t in self.p.leaves) and all(
+            type(n.array) is np.ndarray for n in nodes if n.kind == "arg"
+        )
+        if numpy_only:  # lowered lines call NumPy itself; CuPy steps keep the calls
+            self.pairs = lowering.cross_entropy_pairs(nodes)
+        self.paired = {v: f for f, v in self.pairs.items()}
+        for entry in self.p.code if numpy_only else ():
+            if entry[0] != "node":
+                continue
+            n = entry[1]
+            node = nodes[n]
+            if n in self.pairs or n in self.paired:
+                self.kernel[n] = "cross_entropy"
+                continue
+            if not node.shape or not isinstance(node.dtype, np.dtype):
+                continue  # 0-d results are NumPy scalars without out=: keep the call
+            if node.kind == "fwd":
+                prim, refs, tmpl = node.info
+                k, ins = lowering.FORWARD.get(prim.name), [nodes[r] for r in refs]
+            elif node.kind == "vjp":
+                prim, i, g, ans, refs, tmpl = node.info
+                k = lowering.VJP.get((prim.name, i))
+                ins = [nodes[g], nodes[ans], *(nodes[r] for r in refs)]
+            elif node.kind == "add":
+                k, tmpl, ins = lowering.GRADIENT_SUM, {}, [nodes[r] for r in node.info]
+            else:
+                continue
+            if k is not None and not tmpl and k.applies(node, ins):
+                self.kernel[n] = k
+        self._all_uses = uses
+        escaping, self.end = analyse(nodes, self.p.code, set(self.kernel), self.uses)
+        self.fresh = escaping
+        self.owned: dict[int, str] = {}  # node -> the owned array holding it
+        self.pool = Pool(lambda a: self.obj(a, "B"))
+        self.keep: dict[int, tuple] = {}  # cross-entropy vjp node -> (e, s, e's array)
+        self.temps: list[str] = []
+
+    def uses(self, entry):
+        """The nodes a code entry reads: for a lowered kernel, those its lines read."""
+        if entry[0] != "node" or entry[1] not in self.kernel:
+            return self._all_uses(entry)
+        node = self.p.nodes[entry[1]]
+        kernel = self.kernel[entry[1]]
+        if kernel == "cross_entropy":  # the forward reads x and labels, the VJP g, labels
+            labels = _template_refs(node.info[2 if node.kind == "fwd" else 5])
+            return [node.info[1][0] if node.kind == "fwd" else node.info[2], *labels]
+        if node.kind == "vjp":
+            _, _, g, ans, refs, _ = node.info
+            refs = [g, ans, *refs]
+        else:
+            refs = list(node.info[1]) if node.kind == "fwd" else list(node.info)
+        reads = kernel.reads
+        return refs if reads is None else [refs[i] for i in reads]
+
+    def temp(self, shape, dtype):
+        """An owned scratch array for the line being written (free again after it)."""
+        name = self.pool.take(shape, dtype)
+        self.temps.append(name)
+        return name
+
+    def ones(self, n, dtype):
+        ones = np.ones(n, dtype)
+        ones.flags.writeable = False
+        return self.obj(ones, "K")
+
+    def rows(self, n):
+        key = ("rows", n)
+        if key not in self.names:
+            rows = np.arange(n)
+            rows.flags.writeable = False
+            self.names[key] = name = f"K{len(self.names)}"
+            self.ns[name] = rows
+        return self.names[key]
+
+    def shape_of(self, i):
+        return self.cur[i].shape
+
+    def dtype_of(self, i):
+        return self.cur[i].dtype
+
+    def _destination(self, n, k, ins, inplace):
+        """Where node n's result goes: None (fresh: it leaves the step), the array of an
+        input that dies here (in place), or a free owned array."""
+        if n in self.fresh:
+            return None
+        node = self.p.nodes[n]
+        for pos in inplace:
+            m = ins[pos]
+            src = self.p.nodes[m]
+            if m in self.owned and self.end[m] == k and (src.shape, src.dtype) == (
+                node.shape,
+                node.dtype,
+            ):
+                self.owned[n] = self.owned.pop(m)
+                return self.owned[n]
+        self.owned[n] = self.pool.take(node.shape, node.dtype)
+        return self.owned[n]
+
+    def lowered(self, n, k):
+        """Write node n with its lowered kernel (at code entry k)."""
+        node, nodes = self.p.nodes[n], self.p.nodes
+        self.out = node
+        o = f"v{n}"
+        if n in self.pairs or n in self.paired:
+            self._cross_entropy(n, k, o)
+        else:
+            kernel = self.kernel[n]
+            if node.kind == "fwd":
+                refs, params = list(node.info[1]), node.info[2]
+            elif node.kind == "vjp":
+                _, _, g, ans, refs, params = node.info
+                refs = [g, ans, *refs]
+            else:
+                refs, params = list(node.info), {}
+            self.cur = [nodes[r] for r in refs]
+            names = [self.ref(r) for r in refs]
+            dst = self._destination(n, k, refs, kernel.inplace)
+            self.lines += kernel.emit(self, o, dst, names, params)
+        self.made.add(n)
+
+    def _cross_entropy(self, n, k, o):
+        node = self.p.nodes[n]
+        if n in self.pairs:  # the forward: keeps e and s for the VJP
+            v = self.pairs[n]
+            (x,) = node.info[1]
+            self.cur = [self.p.nodes[x]]
+            e_dst = None if v in self.fresh else self.pool.take(self.cur[0].shape, node.dtype)
+            keep = self.keep[v] = (f"e{n}", f"s{n}", e_dst)
+            labels = self.expr(node.info[2]["labels"])
+            reduction = node.info[2].get("reduction", "mean")
+            rows = self.cur[0].shape[0]
+            self.lines += lowering.cross_entropy_forward(
+                self, o, self.ref(x), labels, reduction, keep, rows
+            )
+        else:  # the VJP: finishes δ in e, which becomes its array
+            _, _, g, ans, refs, params = node.info
+            keep = self.keep.pop(n)
+            if keep[2] is not None:
+                self.owned[n] = keep[2]
+            labels = self.expr(params["labels"])
+            reduction = params.get("reduction", "mean")
+            rows = self.p.nodes[refs[0]].shape[0]
+            self.lines += lowering.cross_entropy_vjp(
+                self, o, self.ref(g), labels, reduction, keep, rows
+            )
+            self.lines.append(f"del {keep[0]}, {keep[1]}")
+
+    def release(self, k):
+        """After code entry k: scratch arrays and arrays whose last reader was k are free."""
+        for name in self.temps:
+            self.pool.give(name)
+        self.temps = []
+        for n in [n for n in self.owned if self.end[n] <= k]:
+            self.pool.give(self.owned.pop(n))
 
     def compute(self, n):
         node = self.p.nodes[n]
@@ -178,9 +340,10 @@ def build(program, guards):
     of ``(expression, {name: object})`` pairs that must all hold."""
     em = _Emitter(program)
     nodes = program.nodes
+    em.plan_lowering(lambda entry: _uses(entry, nodes))
     last = {}
     for k, entry in enumerate(program.code):
-        for n in _uses(entry, nodes):
+        for n in em.uses(entry):
             last[n] = k
     head = ["def replay(args):"]
     conditions = []
@@ -193,7 +356,9 @@ def build(program, guards):
         head.append(f"    if not ({chunk}):\n        raise Stale")
     for k, entry in enumerate(program.code):
         kind = entry[0]
-        if kind == "node":
+        if kind == "node" and entry[1] in em.kernel:
+            em.lowered(entry[1], k)
+        elif kind == "node":
             em.compute(entry[1])
         elif kind == "setgrad":
             _, t, n, copy = entry
@@ -213,6 +378,7 @@ def build(program, guards):
         elif kind == "end":
             em.lines.append(f"return {em.expr(entry[1])}")
             continue
+        em.release(k)
         dead = sorted(n for n, at in last.items() if at == k and n in em.made)
         if dead:
             em.lines.append("del " + ", ".join(f"v{n}" for n in dead))

@@ -8,6 +8,8 @@ the valid range.
 
 from __future__ import annotations
 
+from numpy import ndarray as _ndarray
+
 from chainrule.backend import xp
 from chainrule.errors import ShapeError
 from chainrule.tensor import Tensor
@@ -42,6 +44,11 @@ def class_labels(op, labels, n_classes, *, batch=None, ignore_index=None, classe
             f"{op}: the input has batch size {batch} but the labels have {got} "
             f"(labels must have shape ({batch},))"
         )
+    if arr.size and ignore_index is None and type(arr) is _ndarray:
+        # one pass: seen as unsigned, a negative label is huge, so max < C checks 0..C-1
+        unsigned = arr if arr.dtype.kind == "u" else arr.view(arr.dtype.str.replace("i", "u"))
+        if unsigned.max() < n_classes:
+            return arr
     if arr.size:
         bad = (arr < 0) | (arr >= n_classes)
         if ignore_index is not None:

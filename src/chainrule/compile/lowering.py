@@ -1,0 +1,224 @@
+"""Lowered kernels: the common primitives of a training step as NumPy calls with ``out=``.
+
+A replay line normally calls a primitive's registered forward or VJP, which allocates its
+result. For the ops of an MLP step — ``linear``, the activations, elementwise arithmetic,
+the gradient sums and the fused softmax cross-entropy — the kernels here write the very
+NumPy calls those functions make, in their order, as lines of the replay, writing into an
+array the replay owns (:mod:`.buffers`) when the result does not leave the step. ufuncs
+and ``matmul`` compute the same bits with and without ``out=``, so a lowered replay stays
+bit-for-bit equal to eager mode (tests/compile/test_compile_equality.py); it skips the
+primitive's Python call and keyword arguments, and the allocation of every result.
+
+Cross-entropy is lowered as a pair, forward and VJP together. Eager mode's VJP
+recomputes ``p = softmax(a)`` from the logits; the forward already computed
+``e = exp(a − max a)`` for ``log Σ e``, so the lowered forward keeps ``e`` and its row
+sums ``s``, and the VJP finishes ``δ = (e / s − onehot(y)) · g / N`` in place — the same
+operations on the same values, so the same bits, done once.
+
+A kernel is ``Kernel(applies, emit, inplace)``: ``applies(node, ins)`` says whether the
+case is covered (dtypes, ranks), ``emit(c, o, dst, names, params)`` returns the lines that
+bind ``o`` — into ``dst`` when it is given (an owned buffer), else a fresh array — and
+``inplace`` lists the input positions whose buffer the result may take over when that
+input dies at this line; ``reads`` the positions the lines read (a VJP of ``linear``
+does not read the layer's output, so that array can die earlier).
+"""
+
+from __future__ import annotations
+
+from chainrule.compile.capture import Ref
+
+
+class Kernel:
+    __slots__ = ("applies", "emit", "inplace", "reads")
+
+    def __init__(self, applies, emit, inplace=(), reads=None):
+        self.applies, self.emit, self.inplace = applies, emit, inplace
+        self.reads = reads  # the positions the lines read (None: all), for lifetimes
+
+
+def call(o, dst, fn, *args):
+    """``o = fn(args)``, or ``o = fn(args, out=dst)``."""
+    inner = ", ".join(str(a) for a in args)
+    return f"{o} = {fn}({inner})" if dst is None else f"{o} = {fn}({inner}, out={dst})"
+
+
+def _same_dtype(node, ins):
+    return all(i.dtype == node.dtype for i in ins)
+
+
+def _elementwise(node, ins):
+    """Operands of the output's dtype and shape (or 0-d): no broadcast, no cast."""
+    return all(i.dtype == node.dtype and i.shape in (node.shape, ()) for i in ins)
+
+
+# ---------------------------------------------------------------- forwards
+def _linear(c, o, dst, names, params):
+    x, w, b = names  # eager: out = x @ w.T; out += b
+    return [call(o, dst, "np.matmul", x, f"{w}.T"), f"{o} += {b}"]
+
+
+def _ufunc(name, *extra):
+    def emit(c, o, dst, names, params):
+        return [call(o, dst, name, *names, *extra)]
+
+    return emit
+
+
+FORWARD = {
+    "linear": Kernel(lambda n, ins: _same_dtype(n, ins) and len(ins[1].shape) == 2, _linear),
+    "relu": Kernel(_elementwise, _ufunc("np.maximum", 0), inplace=(0,)),
+    "tanh": Kernel(_elementwise, _ufunc("np.tanh"), inplace=(0,)),
+    "add": Kernel(_elementwise, _ufunc("np.add"), inplace=(0, 1)),
+    "sub": Kernel(_elementwise, _ufunc("np.subtract"), inplace=(0, 1)),
+    "mul": Kernel(_elementwise, _ufunc("np.multiply"), inplace=(0, 1)),
+    "div": Kernel(_elementwise, _ufunc("np.divide"), inplace=(0, 1)),
+    "neg": Kernel(_elementwise, _ufunc("np.negative"), inplace=(0,)),
+    "exp": Kernel(_elementwise, _ufunc("np.exp"), inplace=(0,)),
+}
+
+
+# ---------------------------------------------------------------- VJPs
+# names are (g, ans, *inputs); a VJP kernel is keyed by (primitive name, input index)
+def _linear_x(c, o, dst, names, params):
+    g, _, x, w, b = names  # eager: g @ w
+    return [call(o, dst, "np.matmul", g, w)]
+
+
+def _linear_w(c, o, dst, names, params):
+    g, _, x, w, b = names  # eager: gᵀ x
+    return [call(o, dst, "np.matmul", f"{g}.T", x)]
+
+
+def _linear_b(c, o, dst, names, params):
+    g = names[0]  # eager: 1ᵀ g with the engine's shared ones (a BLAS gemv)
+    return [call(o, dst, "np.matmul", c.ones(c.shape_of(0)[0], c.out.dtype), g)]
+
+
+def _rank2_linear(node, ins):
+    g, _, x, w, _ = ins
+    return _same_dtype(node, ins) and len(g.shape) == 2 and len(x.shape) == 2
+
+
+def _relu_vjp(c, o, dst, names, params):
+    g, ans = names[0], names[1]  # eager: g * (ans > 0)
+    mask = c.temp(c.out.shape, "bool")
+    return [f"np.greater({ans}, 0, out={mask})", call(o, dst, "np.multiply", g, mask)]
+
+
+def _tanh_vjp(c, o, dst, names, params):
+    g, ans = names[0], names[1]  # eager: g * (1 - ans * ans)
+    t = c.temp(c.out.shape, c.out.dtype)
+    return [
+        f"np.multiply({ans}, {ans}, out={t})",
+        f"np.subtract(1, {t}, out={t})",
+        call(o, dst, "np.multiply", g, t),
+    ]
+
+
+def _sigmoid_vjp(c, o, dst, names, params):
+    g, ans = names[0], names[1]  # eager: g * ans * (1 - ans), left to right
+    t = c.temp(c.out.shape, c.out.dtype)
+    return [
+        f"np.subtract(1, {ans}, out={t})",
+        call(o, dst, "np.multiply", g, ans),
+        f"np.multiply({o}, {t}, out={o})",
+    ]
+
+
+def _vjp_elementwise(node, ins):
+    return _elementwise(node, ins) and node.shape == ins[0].shape
+
+
+def _mul_vjp(i):
+    def emit(c, o, dst, names, params):
+        g, other = names[0], names[2 + (1 - i)]  # eager: g * y (i = 0), g * x (i = 1)
+        return [call(o, dst, "np.multiply", g, other)]
+
+    return emit
+
+
+VJP = {
+    ("linear", 0): Kernel(_rank2_linear, _linear_x, reads=(0, 3)),
+    ("linear", 1): Kernel(_rank2_linear, _linear_w, reads=(0, 2)),
+    ("linear", 2): Kernel(_rank2_linear, _linear_b, reads=(0,)),
+    ("relu", 0): Kernel(_vjp_elementwise, _relu_vjp, inplace=(0,), reads=(0, 1)),
+    ("tanh", 0): Kernel(_vjp_elementwise, _tanh_vjp, inplace=(0,), reads=(0, 1)),
+    ("sigmoid", 0): Kernel(_vjp_elementwise, _sigmoid_vjp, inplace=(0,), reads=(0, 1)),
+    ("mul", 0): Kernel(_vjp_elementwise, _mul_vjp(0), inplace=(0,), reads=(0, 3)),
+    ("mul", 1): Kernel(_vjp_elementwise, _mul_vjp(1), inplace=(0,), reads=(0, 2)),
+}
+
+# the engine's gradient sum ``a + b``: (a, b) may be taken over
+GRADIENT_SUM = Kernel(_elementwise, _ufunc("np.add"), inplace=(0, 1))
+
+
+# ---------------------------------------------------------------- cross-entropy, paired
+def cross_entropy_pairs(nodes):
+    """``{forward node: vjp node}`` for cross-entropy losses whose VJP the step runs, on
+    2-D float logits with integer labels (the cases the pair below covers)."""
+    forwards = {
+        n: node
+        for n, node in enumerate(nodes)
+        if node.kind == "fwd" and node.info[0].name == "cross_entropy"
+    }
+    readers: dict[int, list[int]] = {}
+    for n, node in enumerate(nodes):
+        if node.kind == "vjp" and node.info[3] in forwards:
+            readers.setdefault(node.info[3], []).append(n)
+    pairs = {}
+    for fn, found in readers.items():
+        if len(found) != 1:  # backward through the loss twice: the VJPs stay calls
+            continue
+        n = found[0]
+        node, f = nodes[n], forwards[fn]
+        if node.info[1] != 0:
+            continue
+        x = nodes[f.info[1][0]]
+        params = f.info[2]
+        labels = params.get("labels")
+        if len(x.shape) != 2 or x.dtype.kind != "f" or not node.dtype == f.dtype == x.dtype:
+            continue
+        if not isinstance(labels, Ref) or nodes[labels.n].dtype.kind not in "iu":
+            continue
+        if set(params) - {"labels", "reduction"} or node.info[5] != params:
+            continue
+        if params.get("reduction", "mean") not in ("mean", "sum", "none"):
+            continue
+        pairs[fn] = n
+    return pairs
+
+
+def cross_entropy_forward(c, o, x, labels, reduction, keep, n_rows):
+    """The forward of a paired cross-entropy; ``keep`` is ``(e, s)``: the names the VJP
+    reads, ``e`` an owned buffer or None (then fresh)."""
+    e_name, s_name, e_dst = keep
+    rows = c.rows(n_rows)
+    z, z_dst = f"z{o[1:]}", c.temp(c.shape_of(0), c.dtype_of(0))
+    lines = [
+        # eager: z = x - max; losses = log(Σ e^z) - z[rows, labels]
+        f"{z} = np.subtract({x}, {x}.max(axis=1, keepdims=True), out={z_dst})",
+        call(e_name, e_dst, "np.exp", z),
+        # keepdims for the VJP's e / s; the same row sums as eager's sum(axis=1)
+        f"{s_name} = {e_name}.sum(axis=1, keepdims=True)",
+        f"{o} = np.log({s_name}.reshape({n_rows})) - {z}[{rows}, {labels}]",
+        f"del {z}",
+    ]
+    if reduction == "mean":
+        lines.append(f"{o} = asarray({o}.sum() / {n_rows})")
+    elif reduction == "sum":
+        lines.append(f"{o} = asarray({o}.sum())")
+    return lines
+
+
+def cross_entropy_vjp(c, o, g, labels, reduction, keep, n_rows):
+    """δ = (e / s − onehot(y)) · g / N, in ``e`` (eager: softmax, then minus one-hot in
+    place, then ``*= g / n``)."""
+    e_name, s_name, _ = keep
+    lines = [
+        f"np.divide({e_name}, {s_name}, out={e_name})",
+        f"{e_name}[{c.rows(n_rows)}, {labels}] -= 1",
+    ]
+    if reduction == "none":
+        return [*lines, f"{o} = {e_name} * {g}.reshape(({n_rows}, 1))"]
+    scale = f"{g} / {n_rows}" if reduction == "mean" else g
+    return [*lines, f"{e_name} *= {scale}", f"{o} = {e_name}"]
