@@ -1,6 +1,7 @@
 """Lowered replays: NumPy calls into owned buffers, still bit-for-bit equal to eager mode,
 and never handing out an array the step's caller can still see."""
 
+import re
 import sys
 import tracemalloc
 
@@ -41,7 +42,7 @@ def test_an_mlp_step_is_lowered_into_owned_buffers():
     src = step.replay_source()
     assert "np.matmul(" in src and ", out=B" in src, src  # linear into an owned array
     assert "np.maximum(" in src  # relu lowered
-    assert "P" not in {line.strip()[:1] for line in src.splitlines()}
+    assert re.search(r"= P\d+\(", src) is None, src  # no primitive is called
     # the cross-entropy VJP finishes the forward's softmax: no second exp
     assert src.count("np.exp(") == 1, src
 

@@ -71,6 +71,7 @@ def chunking(request, monkeypatch):
     """Run each case twice: arrays whole, and cut into 64-byte chunks over 3 threads."""
     if request.param == "chunked":
         monkeypatch.setattr(optimizer_module, "_CHUNK_BYTES", 64)
+        monkeypatch.setattr(optimizer_module, "_WHOLE_BYTES", 128)
         old = optim.get_num_threads()
         optim.set_num_threads(3)
         yield

@@ -46,7 +46,8 @@ def threads():
 
 @pytest.mark.parametrize("cls, kwargs", ALL, ids=IDS)
 def test_threads_and_chunking_change_no_bit(cls, kwargs, threads, monkeypatch):
-    shapes = [(700, 600), (700,), (3, 5)]  # 420k float32: several 1 MiB chunks
+    shapes = [(700, 600), (700,), (3, 5)]  # 420k float32: several 256 KiB chunks
+    monkeypatch.setattr(optimizer_module, "_WHOLE_BYTES", 1 << 19)  # so they are chunked
     threads(1)
     serial, _ = trajectory(cls, kwargs, shapes)
     threads(4)

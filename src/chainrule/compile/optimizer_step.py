@@ -30,8 +30,8 @@ def fast_step(opt):
     params = [p for g in opt.param_groups for p in g["params"]]
     if any(type(p.data) is not np.ndarray or not p.data.flags.c_contiguous for p in params):
         return None
-    chunk = getattr(__import__(base.__module__, fromlist=["_CHUNK_BYTES"]), "_CHUNK_BYTES", 0)
-    if sum(p.data.nbytes for p in params) >= 2 * chunk:
+    whole = getattr(__import__(base.__module__, fromlist=["_WHOLE_BYTES"]), "_WHOLE_BYTES", 0)
+    if sum(p.data.nbytes for p in params) >= whole:
         return None  # the runner chunks and threads large steps: keep it
     scratch = {}
     for p in params:

@@ -16,7 +16,7 @@ temporaries, so a step allocates nothing.
 
 Why a runner instead of calling the kernel directly: speed. Every line of a kernel is one
 NumPy ufunc, i.e. one pass over memory on one core. The runner cuts contiguous NumPy arrays
-into ~1 MiB chunks and spreads them over a few threads (ufuncs release the GIL), which is
+into 256 KiB chunks and spreads them over a few threads (ufuncs release the GIL), which is
 what torch's intra-op threads do for ``torch.optim``. Updates are elementwise, so chunking
 and threading change nothing in the result: it is bitwise the same for any thread count.
 CuPy arrays (and non-contiguous ones) go to the kernel whole.
@@ -32,7 +32,12 @@ from concurrent.futures import ThreadPoolExecutor
 from chainrule import backend
 from chainrule.tensor import Tensor
 
-_CHUNK_BYTES = 1 << 20  # per array per chunk: scratch stays small, each ufunc call stays long
+# per array per chunk: the 4-5 arrays of one chunk (parameter, gradient, state, scratch)
+# stay in a core's L2 cache across the kernel's passes, and each ufunc call stays long;
+# measured on a 784-2048-2048-10 SGD-momentum step: 256 KiB 10.3 ms, 1 MiB 12.2 ms,
+# 64 KiB 11.0 ms (one thread)
+_CHUNK_BYTES = 256 << 10
+_WHOLE_BYTES = 2 << 20  # a step over fewer bytes in all runs whole: chunks would cost more
 _num_threads = None  # None: decide on first use
 _pool = None
 _pool_lock = threading.Lock()
@@ -259,7 +264,7 @@ class Optimizer:
         """Apply each ``(kernel, param, grad, state_arrays, scalars)``: whole, or chunked over
         threads for contiguous NumPy arrays. Elementwise math makes both give the same bits.
         A state array may be None (an unused buffer); it is passed on as None."""
-        if sum(param.nbytes for _, param, _, _, _ in work) < 2 * _CHUNK_BYTES:
+        if sum(param.nbytes for _, param, _, _, _ in work) < _WHOLE_BYTES:
             self._run_whole(work)  # a small step: chunk views would cost more than the math
             return
         chunks = []  # (kernel, xp, flat array views, scalars)
@@ -280,7 +285,7 @@ class Optimizer:
             return
         threads = get_num_threads()
         total = sum(c[2][0].size for c in chunks)
-        if threads == 1 or len(chunks) < 2 or total * chunks[0][2][0].itemsize < 2 * _CHUNK_BYTES:
+        if threads == 1 or len(chunks) < 2 or total * chunks[0][2][0].itemsize < _WHOLE_BYTES:
             self._run_chunks(0, chunks)
             return
         # Greedy balance: biggest chunk first, onto the least-loaded thread.
