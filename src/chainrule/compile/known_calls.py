@@ -105,6 +105,9 @@ def handlers(rec):
     functional = sys.modules.get("chainrule.nn.functional")
     if functional is not None:
         add([functional.dropout.__code__], _dropout(functional.dropout))
+        # cross_entropy's fused path is taken only when no label is ignore_index
+        branch = functional._no_ignored_rows
+        table[branch.__code__] = functools.partial(_branch_check, rec, branch)
     labels = sys.modules.get("chainrule.ops.labels")
     if labels is not None:
         table[labels.class_labels.__code__] = functools.partial(_label_check, rec)
@@ -207,6 +210,71 @@ def _label_check(rec, frame):
     args = {k: rec.template(f[k], where) for k in names}
     fn = sys.modules["chainrule.ops.labels"].class_labels
     rec.code.append(("check", fn, args))
+    return None
+
+
+def same_branch(predicate, expected, args):
+    """The replayed form of a branch on values: ``predicate(**args)`` must give the answer
+    it gave while capturing, or the replay stops (:class:`~.replay.Stale`) and the step is
+    captured again — on the path this call's values take, as eager mode would."""
+    if bool(predicate(**args)) is not expected:
+        from chainrule.compile.replay import Stale  # replay imports this module
+
+        raise Stale
+
+
+# random draws, optimizer and scheduler steps change state a replay cannot take back
+_SIDE_EFFECTS = {"optimizer.step", "scheduler.step", "dropout", "randn", "rand"}
+_SIDE_EFFECTS |= {k + "_like" for k in ("randn", "rand")}
+
+
+def _refs(value, ref):
+    """The node indices of the ``ref`` (capture.Ref) objects inside a template."""
+    if isinstance(value, ref):
+        return [value.n]
+    if isinstance(value, (tuple, list)):
+        return [r for v in value for r in _refs(v, ref)]
+    if isinstance(value, dict):
+        return [r for v in value.values() for r in _refs(v, ref)]
+    return []
+
+
+def _branch_check(rec, predicate, frame):
+    """A library function whose answer decides a branch on values (``cross_entropy``'s
+    "no row is ignore_index"). Its arguments and its answer now are recorded as a
+    ("check", :func:`same_branch`, ...) entry, which the replay calls again.
+
+    The check goes first in the replay when it reads only the step's inputs (the labels
+    as passed), so that a replay that stops has not drawn random numbers or stepped an
+    optimizer that the new capture would repeat; otherwise it stays in place, which is
+    refused after such a call. Returns None: nothing else about the call is recorded."""
+    f = frame.f_locals
+    code = frame.f_code
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    line = refusals.user_line(frame.f_back)
+    where = (predicate.__name__, line)
+    values = {k: f[k] for k in names}
+    args = {k: rec.template(v, where) for k, v in values.items()}
+    # the profile function is not called for calls made from inside it: this is unrecorded
+    expected = bool(predicate(**values))
+    entry = ("check", same_branch, {"predicate": predicate, "expected": expected, "args": args})
+    from chainrule.compile.capture import Ref  # capture imports this module
+
+    if all(rec.nodes[n].kind in ("arg", "ext") for n in _refs(args, Ref)):
+        at = 0  # after the checks already moved first, in their order
+        while at < len(rec.code) and rec.code[at][0] == "check" and rec.code[at][1] is same_branch:
+            at += 1
+        rec.code.insert(at, entry)
+        return None
+    done = [c.label for c in rec.calls if c.kind in _SIDE_EFFECTS]
+    if done:
+        raise refusals.unknown(
+            f"{predicate.__name__} at {line} branches on values computed inside the step, "
+            f"after {done[0]}: a replay that finds the branch changed could not undo that "
+            "call before capturing again. Pass the labels to the step as an argument, or "
+            "compute them before any random draw or optimizer step"
+        )
+    rec.code.append(entry)
     return None
 
 

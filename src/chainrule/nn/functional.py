@@ -33,9 +33,11 @@ from chainrule.ops import (
 )
 from chainrule.ops import log_softmax as _log_softmax
 from chainrule.ops import softmax as _softmax
+from chainrule.ops.cast import astype
 from chainrule.ops.fused import CROSS_ENTROPY
 from chainrule.ops.labels import logits_labels
-from chainrule.ops.operands import lift
+from chainrule.ops.operands import constant, lift
+from chainrule.ops.selection import equal, take
 from chainrule.tensor import Tensor
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -112,30 +114,83 @@ def _target(target, like):
 
 
 def _class_weight(name, weight, n_classes, dtype):
+    """The class weights as a Tensor of the input's dtype, or None.
+
+    A Tensor keeps its identity (cast by an op when its dtype differs), so a compiled step
+    reads its current values at every replay; an array or list becomes a new constant
+    Tensor. The loss is not differentiated with respect to the weights (PyTorch refuses a
+    weight that requires grad; here it is detached)."""
     if weight is None:
         return None
-    w = xp.asarray(weight.data if isinstance(weight, Tensor) else weight, dtype=dtype)
+    if isinstance(weight, Tensor):
+        w = weight.detach() if weight.requires_grad else weight
+        if w.dtype != dtype:
+            w = astype(w, dtype)
+    else:
+        w = Tensor(xp.asarray(weight, dtype=dtype))
     if w.shape != (n_classes,):
         raise ShapeError(f"{name}: weight must have shape ({n_classes},), got {w.shape}")
     return w
 
 
-def _nll_from_log_probs(logp, labels, weight, ignore_index, reduction):
-    """``-w_y · logp[n, y_n]`` per row, ignored rows 0; "mean" divides by Σ w_{y_n} over
-    the rows not ignored (PyTorch's weighted mean)."""
+def _no_ignored_rows(labels, ignore_index):
+    """True when no label is ``ignore_index``: ``cross_entropy`` may take its fused path.
+
+    A branch on the labels' values: ``cr.compile`` records this call's answer and asks
+    again at every replay (``compile.known_calls``), capturing the step again when a
+    batch would go the other way."""
+    return not (labels == ignore_index).any()
+
+
+class _ClassRows:
+    """Per-row quantities of integer ``labels`` (N,), computed with ops so that a compiled
+    step recomputes them from each call's labels:
+
+    * ``ignored`` — the mask ``y_n == ignore_index``;
+    * ``safe`` — the labels with ignored rows set to class 0 (a valid index);
+    * ``kept`` — 1 for the rows not ignored, 0 for the others (in ``dtype``);
+    * ``taken`` — ``w_{safe_n}``, each row's class weight, when ``w`` is given;
+    * ``coef`` — ``w_{y_n}`` on the kept rows and 0 on the ignored ones (``kept`` when
+      there are no weights).
+    """
+
+    def __init__(self, labels, w, ignore_index, dtype):
+        n = labels.shape[0]
+        y = Tensor(labels)
+        zero = constant(0.0, dtype)
+        self.ignored = equal(y, ignore_index)
+        self.safe = where(self.ignored, Tensor(xp.zeros((), dtype=labels.dtype)), y)
+        self.w = w
+        self._kept = None
+        self._ones = xp.ones(n, dtype=dtype)
+        self._zero = zero
+        if w is None:
+            self.taken = None
+            self.coef = self.kept
+        else:
+            self.taken = take(w, self.safe)
+            self.coef = where(self.ignored, zero, self.taken)
+
+    @property
+    def kept(self):
+        if self._kept is None:
+            self._kept = where(self.ignored, self._zero, Tensor(self._ones))
+        return self._kept
+
+
+def _nll_from_log_probs(logp, rows, reduction):
+    """``L_n = -c_n · logp[n, y_n]`` with ``c_n = w_{y_n}`` (0 on ignored rows); "mean"
+    divides by ``Σ_n c_n``, the total weight of the rows not ignored (PyTorch's weighted
+    mean)."""
     n = logp.shape[0]
-    ignored = labels == ignore_index
-    safe = xp.where(ignored, 0, labels)  # labels are in range (logits_labels), except ignored
-    coef = xp.ones(n, dtype=logp.dtype) if weight is None else weight[safe]
-    coef = xp.where(ignored, 0, coef).astype(logp.dtype)
-    picked = getitem(logp, (xp.arange(n), safe))
-    losses = -(picked * coef)
+    picked = getitem(logp, (xp.arange(n), rows.safe))
+    losses = -(picked * rows.coef)
     if reduction == "none":
         return losses
     total = losses.sum()
     if reduction == "sum":
         return total
-    return total / coef.sum()
+    return total / rows.coef.sum()
 
 
 # ---------------------------------------------------------------- classification losses
@@ -147,7 +202,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     input = lift(input)
     labels = logits_labels("nll_loss", input, target, ignore_index=ignore_index)
     w = _class_weight("nll_loss", weight, input.shape[1], input.dtype)
-    return _nll_from_log_probs(input, labels, w, ignore_index, reduction)
+    rows = _ClassRows(labels, w, ignore_index, input.dtype)
+    return _nll_from_log_probs(input, rows, reduction)
 
 
 def cross_entropy(
@@ -178,22 +234,23 @@ def cross_entropy(
     if raw_target.dtype.kind == "f" and raw_target.ndim == 2:
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
     labels = logits_labels("cross_entropy", input, raw_target, ignore_index=ignore_index)
-    if weight is None and label_smoothing == 0.0 and not (labels == ignore_index).any():
+    if weight is None and label_smoothing == 0.0 and _no_ignored_rows(labels, ignore_index):
         # the fused primitive directly: the labels are already checked
         return apply(CROSS_ENTROPY, input, labels=labels, reduction=reduction)
     n_classes = input.shape[1]
     w = _class_weight("cross_entropy", weight, n_classes, input.dtype)
+    rows = _ClassRows(labels, w, ignore_index, input.dtype)
     logp = _log_softmax(input, 1)
-    nll = _nll_from_log_probs(logp, labels, w, ignore_index, reduction)
+    nll = _nll_from_log_probs(logp, rows, reduction)
     if label_smoothing == 0.0:
         return nll
     # the smoothing term: -Σ_c w_c log p_{n,c}, zero on ignored rows
-    kept = (labels != ignore_index).astype(input.dtype)
+    kept = rows.kept
     smooth = -((logp if w is None else logp * w).sum(axis=1)) * kept
     if reduction == "sum":
         smooth = smooth.sum()
     elif reduction == "mean":
-        denom = kept.sum() if w is None else (w[xp.where(kept > 0, labels, 0)] * kept).sum()
+        denom = kept.sum() if w is None else (rows.taken * kept).sum()
         smooth = smooth.sum() / denom
     return (1 - label_smoothing) * nll + smooth * (label_smoothing / n_classes)
 

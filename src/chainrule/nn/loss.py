@@ -5,8 +5,20 @@
 
 from __future__ import annotations
 
+from chainrule.backend import xp
 from chainrule.nn import functional as F
 from chainrule.nn.module import Module
+from chainrule.tensor import Tensor
+
+
+def _class_weight(weight):
+    """Class weights as one Tensor held by the module (PyTorch keeps a tensor too): a
+    compiled step reads a Tensor's values at every replay, so changing them in place or
+    through ``.data`` between steps is seen; the values keep their own dtype and are cast
+    to the input's by the loss."""
+    if weight is None or isinstance(weight, Tensor):
+        return weight
+    return Tensor(xp.array(weight))
 
 
 class _Loss(Module):
@@ -24,7 +36,7 @@ class CrossEntropyLoss(_Loss):
 
     def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         super().__init__(reduction)
-        self.weight = weight
+        self.weight = _class_weight(weight)
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 
@@ -39,7 +51,7 @@ class NLLLoss(_Loss):
 
     def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
         super().__init__(reduction)
-        self.weight = weight
+        self.weight = _class_weight(weight)
         self.ignore_index = ignore_index
 
     def forward(self, input, target):
