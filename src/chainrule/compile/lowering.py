@@ -221,4 +221,7 @@ def cross_entropy_vjp(c, o, g, labels, reduction, keep, n_rows):
     if reduction == "none":
         return [*lines, f"{o} = {e_name} * {g}.reshape(({n_rows}, 1))"]
     scale = f"{g} / {n_rows}" if reduction == "mean" else g
+    seed = c.seed_of(g)
+    if seed is not None and reduction == "mean":  # ∂L/∂L = 1: g / N is a constant
+        scale = c.obj(seed / n_rows, "K")  # the very division eager mode makes, once
     return [*lines, f"{e_name} *= {scale}", f"{o} = {e_name}"]

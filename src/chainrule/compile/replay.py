@@ -188,6 +188,11 @@ class _Emitter:
             self.ns[name] = rows
         return self.names[key]
 
+    def seed_of(self, name):
+        """The unit seed array when the replay variable ``name`` always holds it."""
+        node = self.p.nodes[int(name[1:])]
+        return node.array if node.kind == "seed" else None
+
     def shape_of(self, i):
         return self.cur[i].shape
 
