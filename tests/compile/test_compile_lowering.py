@@ -35,8 +35,7 @@ def _mlp_step(sizes=(4, 6, 5, 3), activation="relu", reduction="mean", returns="
 
 
 def test_an_mlp_step_is_lowered_into_owned_buffers():
-    model, opt, step = _mlp_step()
-    step = cr.compile(step)
+    step = cr.compile(_mlp_step()[2])
     for x, y in batches(4, 3, [8, 8, 8]):
         step(x, y)
     src = step.replay_source()
@@ -62,8 +61,7 @@ def test_lowered_activation_vjps(activation):
 
 def test_returned_activations_are_fresh_arrays():
     """The logits a step returns must not be overwritten by the next replay."""
-    model, opt, step = _mlp_step(returns="both")
-    step = cr.compile(step)
+    step = cr.compile(_mlp_step(returns="both")[2])
     data = batches(4, 3, [8] * 6)
     kept = []
     for x, y in data:
@@ -78,7 +76,7 @@ def test_returned_activations_are_fresh_arrays():
 def test_gradients_stay_the_callers_after_the_next_step():
     """``p.grad`` arrays are fresh on every call, as eagerly: a kept gradient keeps its
     values when the next step runs."""
-    model, opt, step = _mlp_step()
+    model, _, step = _mlp_step()
     step = cr.compile(step)
     data = batches(4, 3, [8] * 6)
     kept = []
@@ -151,7 +149,7 @@ def test_owned_buffers_do_not_raise_the_peak():
     data = batches(64, 10, [256] * 4)
 
     def peak(compiled):
-        model, opt, step = _mlp_step(sizes=layers)
+        step = _mlp_step(sizes=layers)[2]
         fn = cr.compile(step) if compiled else step
         for x, y in data[:3]:
             fn(x, y)

@@ -208,9 +208,14 @@ class _Emitter:
         for pos in inplace:
             m = ins[pos]
             src = self.p.nodes[m]
-            if m in self.owned and self.end[m] == k and (src.shape, src.dtype) == (
-                node.shape,
-                node.dtype,
+            if (
+                m in self.owned
+                and self.end[m] == k
+                and (src.shape, src.dtype)
+                == (
+                    node.shape,
+                    node.dtype,
+                )
             ):
                 self.owned[n] = self.owned.pop(m)
                 return self.owned[n]
@@ -254,7 +259,7 @@ class _Emitter:
                 self, o, self.ref(x), labels, reduction, keep, rows
             )
         else:  # the VJP: finishes δ in e, which becomes its array
-            _, _, g, ans, refs, params = node.info
+            _, _, g, _, refs, params = node.info
             keep = self.keep.pop(n)
             if keep[2] is not None:
                 self.owned[n] = keep[2]
