@@ -49,7 +49,8 @@ def _flatten(args, kwargs):
             if type(v) is Tensor:
                 d = v.data
                 arrays.append(d)
-                sig += (d.shape, d.dtype, v.requires_grad, d.flags.c_contiguous)
+                # the array type too: a replay lowered to NumPy calls never sees CuPy data
+                sig += (type(d), d.shape, d.dtype, v.requires_grad, d.flags.c_contiguous)
             elif type(v) is np.ndarray:
                 arrays.append(v)
                 sig += (v.shape, v.dtype, None, v.flags.c_contiguous)
@@ -63,7 +64,7 @@ def _flatten(args, kwargs):
         if isinstance(v, Tensor):
             arrays.append(v.data)
             d = v.data
-            sig.append(("T", d.shape, d.dtype.str, v.requires_grad, d.flags.c_contiguous))
+            sig.append(("T", type(d), d.shape, d.dtype.str, v.requires_grad, d.flags.c_contiguous))
         elif isinstance(v, np.ndarray):
             arrays.append(v)
             sig.append(("A", v.shape, v.dtype.str, v.flags.c_contiguous))
