@@ -70,9 +70,9 @@ def guards(program, fn, args, kwargs):
     for t in program.leaves:
         out.append(
             (
-                f"{{t}}.data.shape == {tuple(t.data.shape)!r} and {{t}}.data.dtype == {{d}} "
-                f"and {{t}}.requires_grad is {bool(t.requires_grad)}",
-                {"t": t, "d": t.data.dtype},
+                f"type({{t}}.data) is {{a}} and {{t}}.data.shape == {tuple(t.data.shape)!r} "
+                f"and {{t}}.data.dtype == {{d}} and {{t}}.requires_grad is {bool(t.requires_grad)}",
+                {"t": t, "a": type(t.data), "d": t.data.dtype},
             )
         )
     for n in program.nodes:
