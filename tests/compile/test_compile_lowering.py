@@ -184,3 +184,25 @@ def test_liveness_frees_an_array_after_its_last_reader():
     assert escaping == {2}  # node 3 (not lowered) may be a view of 2, and is stored
     escaping, end = buffers.analyse(nodes, code, {0, 3}, lambda e: reads.get(e, []))
     assert escaping == {3} and 3 not in end  # stored in .grad without a copy
+
+
+def test_a_parameter_of_another_array_type_recaptures_without_lowering():
+    """Lowered lines call NumPy itself: a parameter whose array is no longer a plain
+    ndarray fails its guard, and the new capture calls the primitives instead."""
+
+    class Marked(np.ndarray):
+        pass
+
+    model, _, step = _mlp_step()
+    step = cr.compile(step)
+    data = batches(4, 3, [8] * 6)
+    for x, y in data[:3]:
+        step(x, y)
+    assert "out=B" in step.replay_source()
+    captures = step.captures
+    first = next(iter(model.parameters()))
+    first.data = first.data.view(Marked)
+    for x, y in data[3:]:
+        step(x, y)
+    assert step.captures == captures + 2
+    assert "np.matmul(" not in step.replay_source()
