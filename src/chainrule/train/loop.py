@@ -74,7 +74,9 @@ def fit(
         extra_state: JSON-able facts saved into every checkpoint (config, data stats).
         compile: capture forward, loss and backward once per batch shape and replay them
             (``cr.compile``): the same numbers, bit for bit, without the engine's per-op
-            work. Callbacks see the replay's gradients and a loss without a graph.
+            work. Callbacks see the replay's gradients and a loss without a graph. In a
+            run of fewer than 3 epochs the last, smaller batch runs eagerly: met once per
+            epoch, it would be captured twice before its first replay.
 
     Each epoch appends ``{epoch, train_loss, train_accuracy, val_loss, val_accuracy, lr,
     seconds, step}`` to the history (accuracies are None for non-integer targets).
@@ -100,8 +102,14 @@ def fit(
         objective.backward()
         return out, loss
 
+    eager_step = forward_backward
     if compile:
         forward_backward = compile_step(forward_backward, fallback=True)  # refused: eager
+    # The epoch's last, smaller batch is a signature of its own, met once per epoch, and a
+    # replay needs two captures first: in a run of fewer than 3 epochs it would be
+    # recorded (eager plus the recorder's cost) and never replayed, so it runs eagerly.
+    ragged_eager = compile and epochs - state.epoch < 3
+    full = loader.batch_size
 
     cb.on_train_begin(state)
     while state.epoch < epochs and not state.stop_training:
@@ -113,7 +121,10 @@ def fit(
         for x, y in loader:
             step = state.global_step
             cb.on_batch_begin(state, step)
-            out, loss = forward_backward(x, y)
+            if ragged_eager and len(y) != full:
+                out, loss = eager_step(x, y)
+            else:
+                out, loss = forward_backward(x, y)
             state.last_batch, state.last_loss = (x, y), loss
             cb.on_after_backward(state)  # grads ready: clipping, gradient monitors
             optimizer.step()  # θ ← θ − α·update
