@@ -39,11 +39,11 @@ def test_an_mlp_step_is_lowered_into_owned_buffers():
     for x, y in batches(4, 3, [8, 8, 8]):
         step(x, y)
     src = step.replay_source()
-    assert "np.matmul(" in src and ", out=B" in src, src  # linear into an owned array
-    assert "np.maximum(" in src  # relu lowered
+    assert re.search(r"np_matmul\(v\d+, v\d+\.T, B\d+\)", src), src  # linear, owned array
+    assert "np_maximum(" in src  # relu lowered
     assert re.search(r"= P\d+\(", src) is None, src  # no primitive is called
     # the cross-entropy VJP finishes the forward's softmax: no second exp
-    assert src.count("np.exp(") == 1, src
+    assert src.count("np_exp(") == 1, src
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -198,11 +198,11 @@ def test_a_parameter_of_another_array_type_recaptures_without_lowering():
     data = batches(4, 3, [8] * 6)
     for x, y in data[:3]:
         step(x, y)
-    assert "out=B" in step.replay_source()
+    assert "np_matmul(" in step.replay_source()
     captures = step.captures
     first = next(iter(model.parameters()))
     first.data = first.data.view(Marked)
     for x, y in data[3:]:
         step(x, y)
     assert step.captures == captures + 2
-    assert "np.matmul(" not in step.replay_source()
+    assert "np_matmul(" not in step.replay_source()

@@ -44,6 +44,7 @@ class _Emitter:
         self.p = program
         self.ns = {"F": RAW, "Tensor": Tensor, "asarray": np.asarray, "Stale": Stale, "np": np}
         self.ns["ndarray"] = np.ndarray
+        self.ns.update({f"np_{name}": getattr(np, name) for name in lowering.UFUNCS})
         self.ns["_grad"] = _grad_data
         self.lines: list[str] = []
         self.made: set[int] = set()
