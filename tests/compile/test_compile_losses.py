@@ -299,3 +299,67 @@ def test_eager_training_with_ignored_rows_follows_pytorch(torch, opts, dtype):
 @pytest.fixture
 def torch():
     return pytest.importorskip("torch")
+
+
+# ---------------------------------------------------------------- scikit-learn estimators
+@pytest.mark.parametrize(
+    "kind, params, target",
+    [
+        ("classifier", dict(), "labels"),
+        ("classifier", dict(solver="sgd", dropout=0.2, l1=0.01), "labels"),
+        ("classifier", dict(l1=0.01), "binary"),
+        ("classifier", dict(), "multilabel"),
+        ("regressor", dict(l1=0.01), "real"),
+        ("regressor", dict(loss="poisson"), "counts"),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sample_weighted_fits_compile_bit_for_bit(kind, params, target, dtype, monkeypatch):
+    """fit(X, y, sample_weight) replays its step (it used to train eagerly): the same
+    weights and loss curve as compile=False, no fallback warning, and replays happened."""
+    import warnings
+
+    pytest.importorskip("sklearn")
+    import chainrule.train.loop as loop
+    from chainrule.sklearn import MLPClassifier, MLPRegressor
+
+    steps = []
+    loop_compile = loop.compile_step
+    monkeypatch.setattr(
+        loop, "compile_step", lambda fn, **kw: steps.append(loop_compile(fn, **kw)) or steps[-1]
+    )
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((90, 4)).astype(dtype)
+    y = rng.integers(0, 3, 90)
+    targets = {
+        "labels": y,
+        "binary": y == 1,
+        "multilabel": np.stack([y == 0, y == 2], axis=1).astype(int),
+        "real": X[:, 0] - X[:, 1],
+        "counts": rng.poisson(1.0, 90).astype(np.float64),  # zeros among them
+    }[target]
+    sample_weight = rng.random(90) * 2
+    sample_weight[:32] = 0.0  # a first batch that weighs nothing: Σw is taken as 1
+    cls = MLPClassifier if kind == "classifier" else MLPRegressor
+    fits = []
+    for compiled in (False, True):
+        est = cls(
+            hidden_layer_sizes=(8,),
+            batch_size=32,
+            max_iter=6,
+            random_state=0,
+            learning_rate_init=0.01,
+            shuffle=False,
+            compile=compiled,
+            **params,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # sklearn's ConvergenceWarning
+            warnings.simplefilter("error", RuntimeWarning)  # a refused capture warns
+            est.fit(X, targets, sample_weight=sample_weight)
+        fits.append(est)
+    eager, comp = fits
+    assert steps and all(step.replays > 0 and step.refused is None for step in steps)
+    assert comp.loss_curve_ == eager.loss_curve_
+    for a, b in zip(eager.coefs_ + eager.intercepts_, comp.coefs_ + comp.intercepts_, strict=True):
+        assert a.tobytes() == b.tobytes()

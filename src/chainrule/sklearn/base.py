@@ -337,10 +337,10 @@ class BaseMLP(BaseEstimator):
                     loader,
                     epochs=1 if incremental else self.max_iter,
                     callbacks=callbacks,
-                    # cr.compile replays a step that is a function of its batch;
-                    # the weighted loss slices the weights out of the targets with
-                    # NumPy, and a sparse batch is not an array it can capture
-                    compile=self.compile and sample_weight is None and not is_sparse(X),
+                    # cr.compile replays a step that is a function of its batch
+                    # (sample weights included: the loss slices them out with ops); a
+                    # sparse batch is not an array it can capture
+                    compile=self.compile and not is_sparse(X),
                 )
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=3)

@@ -42,6 +42,7 @@ import numpy as np
 
 from chainrule import nn, ops
 from chainrule.nn import functional as F
+from chainrule.ops.selection import equal
 from chainrule.tensor import Tensor
 
 
@@ -51,7 +52,9 @@ def _data_loss(kind: str, z: Tensor, target, weight):
     if kind == "softmax":
         if weight is None:
             return F.cross_entropy(z, target)
-        per_row = F.cross_entropy(z, target, reduction="none")
+        # the engine's fused primitive, as F.cross_entropy runs it for class indices
+        # (there is no ignore_index here, so no branch on the labels' values)
+        per_row = ops.cross_entropy(z, target, reduction="none")
     elif kind == "logistic":
         per_elem = F.binary_cross_entropy_with_logits(z, target, reduction="none")
         if weight is None:
@@ -64,19 +67,20 @@ def _data_loss(kind: str, z: Tensor, target, weight):
         per_row = (d * d).sum(axis=1) * 0.5
     elif kind == "exp":
         # ŷ - y·z + (y log y - y): the last part is constant in z, kept so that the value
-        # is sklearn's half Poisson deviance (0 for a perfect fit)
+        # is sklearn's half Poisson deviance (0 for a perfect fit); y >= 0 (checked by the
+        # regressor), so "y > 0" is "not y == 0"
         # (chainrule ops on the targets, not NumPy: cr.compile replays only what it
         # sees computed from the step's arguments)
-        y = Tensor(np.asarray(target, dtype=z.dtype))
-        positive = y > 0
-        const = ops.where(positive, y * ops.log(ops.where(positive, y, 1.0)), 0.0) - y
+        y = target if isinstance(target, Tensor) else Tensor(np.asarray(target, dtype=z.dtype))
+        zero = equal(y, 0.0)
+        const = ops.where(zero, 0.0, y * ops.log(ops.where(zero, 1.0, y))) - y
         per_elem = ops.exp(z) - z * y + const
         if weight is None:
             return per_elem.sum() * (1.0 / n)
         per_row = per_elem.sum(axis=1)
     else:  # pragma: no cover - out_activation_ is always one of the above
         raise ValueError(f"unknown output activation {kind!r}")
-    return (per_row * weight).sum() * (1.0 / _total(weight))
+    return (per_row * weight).sum() * _over_total(1.0, weight)
 
 
 def batch_norm(targets, weighted: bool) -> float:
@@ -87,6 +91,16 @@ def batch_norm(targets, weighted: bool) -> float:
 def _total(weight) -> float:
     """Σ w over the batch; a batch whose rows all weigh 0 adds nothing (no 0/0)."""
     return float(weight.sum()) or 1.0
+
+
+def _over_total(numerator: float, weight: Tensor) -> Tensor:
+    """``numerator / Σw`` (Σw = 1 when it is 0, as :func:`_total`) as a 0-d Tensor of
+    the weights' dtype, by ops: the same bits as the Python float ``numerator /
+    _total(w)`` (the division in float64, then one rounding), but computed from each
+    batch's weights, so that a compiled step replays it."""
+    total = weight.sum()
+    total = ops.where(equal(total, 0.0), 1.0, total)
+    return ops.astype(numerator / ops.astype(total, np.float64), weight.dtype)
 
 
 def half_squared_norm(weights) -> float:
@@ -106,22 +120,27 @@ def make_loss(model, kind, alpha, l1, weighted, dtype, l2_in_graph=False, weight
     :class:`~chainrule.sklearn.convergence.SklearnL2` adds its value to the epoch's
     loss (see the module docstring). With
     ``l2_in_graph=True`` (L-BFGS, which has no optimizer) chainrule's ``weight_decay`` λ
-    joins the graph as ``λ/2 · Σ‖W‖²``, the term whose gradient coupled decay adds."""
+    joins the graph as ``λ/2 · Σ‖W‖²``, the term whose gradient coupled decay adds.
+
+    With sample weights the weights, targets and labels are sliced out of the batch with
+    ops (not NumPy), so a compiled step recomputes them from every batch."""
     label_targets = kind == "softmax"
 
     def loss_fn(z, targets):
         weight = None
         if weighted:
-            weight = targets[:, -1].astype(dtype)
-            targets = targets[:, :-1]
+            t = targets if isinstance(targets, Tensor) else Tensor(targets)
+            weight = ops.astype(t[:, -1], dtype)
+            targets = t[:, :-1]
             if label_targets:
-                targets = targets[:, 0].astype(np.int64)
+                targets = ops.astype(targets[:, 0], np.int64)
         loss = _data_loss(kind, z, targets, weight)
-        norm = _total(weight) if weighted else z.shape[0]
         if l2_in_graph and (alpha > 0 or weight_decay > 0):
+            norm = _total(weight.data) if weighted else z.shape[0]
             loss = loss + nn.l2_penalty(model, alpha / norm + weight_decay)
         if l1 > 0:
-            loss = loss + nn.l1_penalty(model, l1 / norm)
+            lam = _over_total(l1, weight) if weighted else l1 / z.shape[0]
+            loss = loss + nn.l1_penalty(model, lam)
         return loss
 
     return loss_fn
