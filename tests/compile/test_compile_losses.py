@@ -6,7 +6,7 @@ every replay (a batch that would take the other path is captured again)."""
 
 import numpy as np
 import pytest
-from compile_harness import assert_same, batches, bits, snapshot
+from compile_harness import assert_same, assert_source_matches, batches, bits, snapshot, train
 
 import chainrule as cr
 from chainrule import nn
@@ -139,12 +139,39 @@ def test_a_recapture_draws_dropout_masks_in_eager_order(pattern):
     assert (comp[2].captures, comp[2].replays) == (6, 5)
 
 
+def test_batches_that_switch_every_time_are_refused_after_three_tries():
+    """With ignored rows in every other batch no two captures agree: the third
+    disagreement is refused (with fallback, eagerly from then on, after one warning),
+    and training stays eager's."""
+    data = with_ignored(batches(4, 3, [8] * 8), [False, True] * 4)
+    eager = train(build(ce()), data, False)
+    cr.manual_seed(123)
+    model, opt, step = build(ce())()
+    fn = cr.compile(step, fallback=True)
+    with pytest.warns(RuntimeWarning, match="the step ran differently on two calls"):
+        losses = [bits(fn(x, y).data) for x, y in data]
+    assert fn.refused is not None and fn.replays == 0
+    assert losses == eager[0]
+    assert snapshot(model, opt) == eager[1]
+
+
 def test_the_replay_checks_the_branch_first():
     data = with_ignored(batches(4, 3, [8] * 3), [False] * 3)
     *_, step, _, _ = assert_same(build(ce(), dropout=0.4), data)
     body = step.replay_source().split("raise Stale\n")[-1].splitlines()
     first = next(line for line in body if "(" in line)
     assert "expected=True" in first and "'ignore_index': -100" in first
+
+
+@pytest.mark.parametrize("case", ["weight-smoothing-ignored", "nll-weight-ignored", "ignored"])
+def test_the_printed_step_runs_and_gives_the_replays_bits(case):
+    data = with_ignored(batches(4, 3, [8] * 4), [True] * 4)
+    model, opt, step = build(CASES[case][0]("mean", None))()
+    fn = cr.compile(step)
+    for x, y in data[:3]:
+        fn(x, y)
+    assert "PRIMS['take']" in fn.source() or case == "ignored"
+    assert_source_matches(fn, model, opt, *data[3])
 
 
 def _target_labels(out, t):

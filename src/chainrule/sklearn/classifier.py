@@ -66,8 +66,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             epochs) or a callable ``epoch -> factor`` multiplying ``learning_rate_init``.
         compile: True (default): adam/sgd capture the training step once per batch shape
             and replay it (``cr.compile``: the same numbers bit for bit, without the
-            engine's per-op overhead); False: every step runs eagerly. Fits with
-            ``sample_weight`` or sparse ``X`` always run eagerly.
+            engine's per-op overhead), with or without ``sample_weight``; False: every
+            step runs eagerly. Fits on sparse ``X`` always run eagerly.
 
     Attributes (after fit): ``classes_``, ``n_features_in_``, ``feature_names_in_``,
     ``loss_``, ``loss_curve_``, ``best_loss_``, ``validation_scores_``,
