@@ -14,6 +14,7 @@ import numpy as np
 
 import chainrule as cr
 from chainrule import ops
+from chainrule.autograd.primitive import PRIMITIVES
 from chainrule.nn import primitives as nnp
 
 SHAPES = [(), (3,), (2, 3)]
@@ -239,6 +240,20 @@ SPECS = [
         lambda x: ops.scatter_add(x, INDEX, (3, 2)) ** 2,
         lambda x: np.add.at(z := np.zeros((3, 2)), INDEX, x) or z**2,
         [((4, 2),)],
+    ),
+    Spec(
+        "take",
+        lambda x: ops.take(x, cr.tensor(INDEX)) ** 2,
+        lambda x: x[INDEX] ** 2,
+        [((3, 2),)],
+    ),
+    Spec(
+        "equal",  # a mask: its own gradient is 0, the product's flows through x
+        # the primitive itself on a tensor that requires grad (ops.equal detaches its
+        # input), so its zero VJP is part of the checked graph
+        lambda x: cr.apply(PRIMITIVES["equal"], x * 0.0, value=0.0) * x * x,
+        lambda x: (x * 0.0 == 0.0) * x * x,
+        [((2, 3),)],
     ),
     Spec(
         "setitem_slice",

@@ -4,7 +4,8 @@ public wrapper sit together in its family's module.
 arithmetic (add sub mul div pow neg), elementwise (exp log sqrt abs tanh sigmoid relu
 leaky_relu maximum minimum where clip), cast (astype), reduce (sum mean max min
 logsumexp), shape (reshape transpose broadcast_to sum_to getitem concatenate ...), linalg
-(matmul linear), fused (softmax log_softmax cross_entropy). Below them: operands (lifting
+(matmul linear), fused (softmax log_softmax cross_entropy), selection (take equal: the
+per-row quantities of the classification losses, as graph nodes). Below them: operands (lifting
 numbers and arrays), alignment (casting and broadcasting operands), labels (the class
 label validator).
 """
@@ -29,6 +30,7 @@ from chainrule.ops.fused import cross_entropy, log_softmax, softmax
 from chainrule.ops.inplace import setitem
 from chainrule.ops.linalg import linear, matmul
 from chainrule.ops.reduce import argmax, argmin, logsumexp, max, mean, min, sum
+from chainrule.ops.selection import equal, take
 from chainrule.ops.shape import (
     broadcast_to,
     cat,
@@ -59,6 +61,7 @@ __all__ = [
     "concatenate",
     "cross_entropy",
     "div",
+    "equal",
     "exp",
     "expand_dims",
     "flatten",
@@ -90,6 +93,7 @@ __all__ = [
     "sum",
     "sum_to",
     "swapaxes",
+    "take",
     "tanh",
     "transpose",
     "unsqueeze",
