@@ -240,22 +240,23 @@ class Worker:
         self.proc.wait()
 
 
-SAMPLE_SECONDS = 0.003  # one timed sample: this long for every peer (at least one step)
+# One timed sample lasts this long for every peer (at least one step); --sample-ms sets it.
+SAMPLE_SECONDS = 0.003
 # Pause between samples: after a parallel region, OpenBLAS's and OpenMP's worker threads
 # keep spinning for a while (OpenBLAS: up to ~0.1 s); on 2 cores they would steal the
 # next peer's CPU.
 SETTLE_SECONDS = 0.2
 
 
-def measure_steps(size, peers, rounds):
+def measure_steps(size, peers, rounds, sample_seconds=SAMPLE_SECONDS):
     """``{peer: [seconds per step, one per round]}``, sampled in turn A B C D A B ...
 
-    Every peer's sample lasts about the same wall time (``SAMPLE_SECONDS``), so on a
+    Every peer's sample lasts about the same wall time (``sample_seconds``), so on a
     busy machine each is equally likely to be interrupted by another process.
     """
     workers = {p: Worker("step", p, size) for p in peers}
     try:
-        inner = {p: max(1, round(SAMPLE_SECONDS / w.ask()["t"])) for p, w in workers.items()}
+        inner = {p: max(1, round(sample_seconds / w.ask()["t"])) for p, w in workers.items()}
         samples = {p: [] for p in peers}
         for _ in range(rounds):
             for p, w in workers.items():
@@ -315,6 +316,14 @@ def main(argv=None):
     parser.add_argument("--no-epoch", action="store_true")
     parser.add_argument("--epoch-rounds", type=int, default=2, help="epochs timed per peer")
     parser.add_argument("--data-dir", default=str(HERE.parent.parent / "shared" / "data" / "mnist"))
+    parser.add_argument(
+        "--sample-ms",
+        type=float,
+        default=SAMPLE_SECONDS * 1e3,
+        help="length of one timed sample (default %(default)s ms); longer samples measure "
+        "the steady state of back-to-back steps, shorter ones include more of the first "
+        "steps after each pause",
+    )
     parser.add_argument("--json", help="also write all results to this file")
     parser.add_argument(
         "--threads",
@@ -339,7 +348,7 @@ def main(argv=None):
 
     for size in args.sizes.split(","):
         layers, n = common.SIZES[size]
-        samples = measure_steps(size, peers, args.rounds)
+        samples = measure_steps(size, peers, args.rounds, args.sample_ms / 1e3)
         results["steps"][size] = samples
         base = statistics.median(samples["chainrule"]) if "chainrule" in samples else None
         best = min(samples["chainrule"]) if "chainrule" in samples else None

@@ -4,10 +4,11 @@ A replay line normally calls a primitive's registered forward or VJP, which allo
 result. For the ops of an MLP step — ``linear``, the activations, elementwise arithmetic,
 the gradient sums and the fused softmax cross-entropy — the kernels here write the very
 NumPy calls those functions make, in their order, as lines of the replay, writing into an
-array the replay owns (:mod:`.buffers`) when the result does not leave the step. ufuncs
-and ``matmul`` compute the same bits with and without ``out=``, so a lowered replay stays
-bit-for-bit equal to eager mode (tests/compile/test_compile_equality.py); it skips the
-primitive's Python call and keyword arguments, and the allocation of every result.
+input's array when the op can work in place and that input dies there (:mod:`.liveness`
+says when). ufuncs compute the same bits with and without ``out=``, so a lowered replay
+stays bit-for-bit equal to eager mode (tests/compile/test_compile_equality.py); it skips
+the primitive's Python call and keyword arguments, and an in-place op skips an
+allocation and a pass of fresh memory.
 
 Cross-entropy is lowered as a pair, forward and VJP together. Eager mode's VJP
 recomputes ``p = softmax(a)`` from the logits; the forward already computed
@@ -17,7 +18,7 @@ operations on the same values, so the same bits, done once.
 
 A kernel is ``Kernel(applies, emit, inplace)``: ``applies(node, ins)`` says whether the
 case is covered (dtypes, ranks), ``emit(c, o, dst, names, params)`` returns the lines that
-bind ``o`` — into ``dst`` when it is given (an owned buffer), else a fresh array — and
+bind ``o`` — into ``dst`` when it is given (a dying input's array), else a fresh one — and
 ``inplace`` lists the input positions whose buffer the result may take over when that
 input dies at this line; ``reads`` the positions the lines read (a VJP of ``linear``
 does not read the layer's output, so that array can die earlier).
@@ -110,27 +111,29 @@ def _rank2_linear(node, ins):
 
 def _relu_vjp(c, o, dst, names, params):
     g, ans = names[0], names[1]  # eager: g * (ans > 0)
-    mask = c.temp(c.out.shape, "bool")
-    return [f"np_greater({ans}, 0, {mask})", call(o, dst, "multiply", g, mask)]
+    mask = c.local("mask")
+    return [f"{mask} = np_greater({ans}, 0)", call(o, dst, "multiply", g, mask), f"del {mask}"]
 
 
 def _tanh_vjp(c, o, dst, names, params):
     g, ans = names[0], names[1]  # eager: g * (1 - ans * ans)
-    t = c.temp(c.out.shape, c.out.dtype)
+    t = c.local("t")
     return [
-        f"np_multiply({ans}, {ans}, {t})",
+        f"{t} = np_multiply({ans}, {ans})",
         f"np_subtract(1, {t}, {t})",
         call(o, dst, "multiply", g, t),
+        f"del {t}",
     ]
 
 
 def _sigmoid_vjp(c, o, dst, names, params):
     g, ans = names[0], names[1]  # eager: g * ans * (1 - ans), left to right
-    t = c.temp(c.out.shape, c.out.dtype)
+    t = c.local("t")
     return [
-        f"np_subtract(1, {ans}, {t})",
+        f"{t} = np_subtract(1, {ans})",
         call(o, dst, "multiply", g, ans),
         f"np_multiply({o}, {t}, {o})",
+        f"del {t}",
     ]
 
 
@@ -198,15 +201,15 @@ def cross_entropy_pairs(nodes):
 
 
 def cross_entropy_forward(c, o, x, labels, reduction, keep, n_rows):
-    """The forward of a paired cross-entropy; ``keep`` is ``(e, s)``: the names the VJP
-    reads, ``e`` an owned buffer or None (then fresh)."""
-    e_name, s_name, e_dst = keep
+    """The forward of a paired cross-entropy; ``keep`` is ``(e, s)``: the names of the
+    arrays the VJP reads."""
+    e_name, s_name = keep
     rows = c.rows(n_rows)
-    z, z_dst = f"z{o[1:]}", c.temp(c.shape_of(0), c.dtype_of(0))
+    z = f"z{o[1:]}"
     lines = [
         # eager: z = x - max; losses = log(Σ e^z) - z[rows, labels]
-        f"{z} = np_subtract({x}, {x}.max(axis=1, keepdims=True), {z_dst})",
-        call(e_name, e_dst, "exp", z),
+        f"{z} = np_subtract({x}, {x}.max(axis=1, keepdims=True))",
+        f"{e_name} = np_exp({z})",
         # keepdims for the VJP's e / s; the same row sums as eager's sum(axis=1)
         f"{s_name} = {e_name}.sum(axis=1, keepdims=True)",
         f"{o} = np_log({s_name}.reshape({n_rows})) - {z}[{rows}, {labels}]",
@@ -221,8 +224,9 @@ def cross_entropy_forward(c, o, x, labels, reduction, keep, n_rows):
 
 def cross_entropy_vjp(c, o, g, labels, reduction, keep, n_rows):
     """δ = (e / s − onehot(y)) · g / N, in ``e`` (eager: softmax, then minus one-hot in
-    place, then ``*= g / n``)."""
-    e_name, s_name, _ = keep
+    place, then ``*= g / n``); ``e`` is the forward's fresh array, so δ may take it
+    whether or not it leaves the step."""
+    e_name, s_name = keep
     lines = [
         f"np_divide({e_name}, {s_name}, {e_name})",
         f"{e_name}[{c.rows(n_rows)}, {labels}] -= 1",

@@ -28,12 +28,13 @@ class Program:
     """What the replay runs: the second capture's nodes (``ext`` ones resolved to
     ``leaf``, ``derived``, ``const`` or ``callout``) and code, plus what to guard."""
 
-    def __init__(self, nodes, code, n_args, leaves, optimizers):
+    def __init__(self, nodes, code, n_args, leaves, optimizers, numpy_args=True):
         self.nodes = nodes
         self.code = code
         self.n_args = n_args
         self.leaves = leaves  # persistent tensors read at replay, in first-use order
         self.optimizers = optimizers  # optimizers whose calls are replayed
+        self.numpy_args = numpy_args  # every array argument was a NumPy array
 
 
 class _Resolved:
@@ -209,6 +210,12 @@ def plan(rec1, rec2) -> Program:
                 "from outside data); pass it to the step as an argument, or compute it "
                 "with chainrule ops from the arguments"
             )
+    # the arguments of the second call were needed to compare the captures, not after:
+    # what the replay needs of them is their array type
+    numpy_args = all(type(n.array) is np.ndarray for n in nodes if n.kind == "arg")
+    for n in nodes:
+        if n.kind == "arg":
+            n.array = None
     optimizers = {}
     for c in code:
         if c[0] == "call" and c[1].kind in ("optimizer.step", "zero_grad"):
@@ -216,7 +223,9 @@ def plan(rec1, rec2) -> Program:
                 c[1].replay.__self__ if c[1].kind == "optimizer.step" else c[1].replay.func.__self__
             )
             optimizers.setdefault(id(opt), opt)
-    return Program(nodes, code, len(rec2.args), list(leaves.values()), list(optimizers.values()))
+    return Program(
+        nodes, code, len(rec2.args), list(leaves.values()), list(optimizers.values()), numpy_args
+    )
 
 
 def dtype_name(dtype) -> str:

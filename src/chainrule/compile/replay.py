@@ -22,8 +22,8 @@ import numpy as np
 
 from chainrule.autograd.primitive import RAW
 from chainrule.compile import lowering
-from chainrule.compile.buffers import Pool, analyse
 from chainrule.compile.capture import Ref, TensorRef
+from chainrule.compile.liveness import analyse
 from chainrule.compile.optimizer_step import fast_step
 from chainrule.tensor import Tensor
 
@@ -110,13 +110,13 @@ class _Emitter:
     def kwargs(self, tmpl):
         return "".join(f", {k}={self.expr(v)}" for k, v in tmpl.items())
 
-    # --- lowered kernels (see .lowering and .buffers) ---------------------------------
-    def plan_lowering(self, uses):
+    # --- lowered kernels (see .lowering and .liveness) --------------------------------
+    def plan_lowering(self, uses, lower=True):
         """Choose the nodes computed by lowered kernels, and where their results live."""
         nodes, self.kernel = self.p.nodes, {}
         self.pairs = self.paired = {}
-        numpy_only = all(type(t.data) is np.ndarray for t in self.p.leaves) and all(
-            type(n.array) is np.ndarray for n in nodes if n.kind == "arg"
+        numpy_only = lower and (
+            all(type(t.data) is np.ndarray for t in self.p.leaves) and self.p.numpy_args
         )
         if numpy_only:  # lowered lines call NumPy itself; CuPy steps keep the calls
             self.pairs = lowering.cross_entropy_pairs(nodes)
@@ -147,10 +147,11 @@ class _Emitter:
         self._all_uses = uses
         escaping, self.end = analyse(nodes, self.p.code, set(self.kernel), self.uses)
         self.fresh = escaping
-        self.owned: dict[int, str] = {}  # node -> the owned array holding it
-        self.pool = Pool(lambda a: self.obj(a, "B"))
-        self.keep: dict[int, tuple] = {}  # cross-entropy vjp node -> (e, s, e's array)
-        self.temps: list[str] = []
+        # nodes whose array a lowered kernel made and nobody else sees: a later in-place
+        # kernel may write into it at its last use
+        self.owned: set[int] = set()
+        self.keep: dict[int, tuple] = {}  # cross-entropy vjp node -> (e, s)
+        self.locals = 0
 
     def uses(self, entry):
         """The nodes a code entry reads: for a lowered kernel, those its lines read."""
@@ -169,11 +170,10 @@ class _Emitter:
         reads = kernel.reads
         return refs if reads is None else [refs[i] for i in reads]
 
-    def temp(self, shape, dtype):
-        """An owned scratch array for the line being written (free again after it)."""
-        name = self.pool.take(shape, dtype)
-        self.temps.append(name)
-        return name
+    def local(self, prefix):
+        """A fresh name for a kernel's temporary (the kernel deletes it after use)."""
+        self.locals += 1
+        return f"{prefix}_{self.locals}"
 
     def ones(self, n, dtype):
         ones = np.ones(n, dtype)
@@ -201,27 +201,20 @@ class _Emitter:
         return self.cur[i].dtype
 
     def _destination(self, n, k, ins, inplace):
-        """Where node n's result goes: None (fresh: it leaves the step), the array of an
-        input that dies here (in place), or a free owned array."""
+        """The array node n's result is written into: that of an input the kernel may
+        overwrite and that dies here (in place), or None (a fresh array)."""
         if n in self.fresh:
-            return None
+            return None  # it leaves the step: a fresh array, as eagerly
         node = self.p.nodes[n]
+        self.owned.add(n)
         for pos in inplace:
             m = ins[pos]
             src = self.p.nodes[m]
-            if (
-                m in self.owned
-                and self.end[m] == k
-                and (src.shape, src.dtype)
-                == (
-                    node.shape,
-                    node.dtype,
-                )
-            ):
-                self.owned[n] = self.owned.pop(m)
-                return self.owned[n]
-        self.owned[n] = self.pool.take(node.shape, node.dtype)
-        return self.owned[n]
+            same = (src.shape, src.dtype) == (node.shape, node.dtype)
+            if m in self.owned and self.end[m] == k and same:
+                self.owned.discard(m)
+                return f"v{m}"
+        return None
 
     def lowered(self, n, k):
         """Write node n with its lowered kernel (at code entry k)."""
@@ -251,8 +244,7 @@ class _Emitter:
             v = self.pairs[n]
             (x,) = node.info[1]
             self.cur = [self.p.nodes[x]]
-            e_dst = None if v in self.fresh else self.pool.take(self.cur[0].shape, node.dtype)
-            keep = self.keep[v] = (f"e{n}", f"s{n}", e_dst)
+            keep = self.keep[v] = (f"e{n}", f"s{n}")
             labels = self.expr(node.info[2]["labels"])
             reduction = node.info[2].get("reduction", "mean")
             rows = self.cur[0].shape[0]
@@ -262,8 +254,8 @@ class _Emitter:
         else:  # the VJP: finishes δ in e, which becomes its array
             _, _, g, _, refs, params = node.info
             keep = self.keep.pop(n)
-            if keep[2] is not None:
-                self.owned[n] = keep[2]
+            if n not in self.fresh:
+                self.owned.add(n)
             labels = self.expr(params["labels"])
             reduction = params.get("reduction", "mean")
             rows = self.p.nodes[refs[0]].shape[0]
@@ -271,14 +263,6 @@ class _Emitter:
                 self, o, self.ref(g), labels, reduction, keep, rows
             )
             self.lines.append(f"del {keep[0]}, {keep[1]}")
-
-    def release(self, k):
-        """After code entry k: scratch arrays and arrays whose last reader was k are free."""
-        for name in self.temps:
-            self.pool.give(name)
-        self.temps = []
-        for n in [n for n in self.owned if self.end[n] <= k]:
-            self.pool.give(self.owned.pop(n))
 
     def compute(self, n):
         node = self.p.nodes[n]
@@ -346,12 +330,13 @@ def _template_refs(value):
     return []
 
 
-def build(program, guards):
+def build(program, guards, lower=True):
     """``(source, namespace)`` of ``replay(args)`` for ``program``; ``guards`` is a list
-    of ``(expression, {name: object})`` pairs that must all hold."""
+    of ``(expression, {name: object})`` pairs that must all hold. ``lower=False`` calls
+    every primitive's own function (the reference the lowered lines are tested against)."""
     em = _Emitter(program)
     nodes = program.nodes
-    em.plan_lowering(lambda entry: _uses(entry, nodes))
+    em.plan_lowering(lambda entry: _uses(entry, nodes), lower)
     last = {}
     for k, entry in enumerate(program.code):
         for n in em.uses(entry):
@@ -389,7 +374,6 @@ def build(program, guards):
         elif kind == "end":
             em.lines.append(f"return {em.expr(entry[1])}")
             continue
-        em.release(k)
         dead = sorted(n for n, at in last.items() if at == k and n in em.made)
         if dead:
             em.lines.append("del " + ", ".join(f"v{n}" for n in dead))
@@ -397,8 +381,8 @@ def build(program, guards):
     return "\n".join(body) + "\n", em.ns
 
 
-def compile_replay(program, guards):
+def compile_replay(program, guards, lower=True):
     """The replay function itself (and its source, for debugging)."""
-    source, ns = build(program, guards)
+    source, ns = build(program, guards, lower)
     exec(compile(source, "<cr.compile replay>", "exec"), ns)
     return ns["replay"], source

@@ -1,0 +1,121 @@
+"""What each stage of ``cr.compile`` buys, in one process: eager, the replay calling the
+primitives' own functions, the lowered replay (NumPy calls into owned arrays, the paired
+cross-entropy), the lowered replay with the optimizer's earlier 1 MiB update chunks, and
+hand-written NumPy — the same model, optimizer (SGD, momentum 0.9) and batch as
+bench/train_step.py, one thread, interleaved round by round so that a shared machine's
+noise falls on every variant alike::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compile_stages.py
+
+The ``primitive calls`` variant is the replay before lowering: the same program built
+with ``lower=False``. ``1 MiB chunks`` differs from ``lowered`` only in the optimizer
+runner's chunk size (it matters only above the 2 MiB whole-step threshold, so medium
+and large). Every variant trains its own copy of the same initial weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import common  # noqa: E402 - bench/ is not a package
+
+INNER = {"small": 300, "medium": 20, "large": 2}
+
+
+def compiled_step(layers, x, y, lower=True):
+    import chainrule as cr
+    from chainrule.optim import SGD
+
+    forward, params = common.chainrule_model(layers)
+    opt = SGD(params, lr=common.LR, momentum=common.MOMENTUM)
+    xt = cr.as_tensor(x)
+
+    @cr.compile
+    def train_step(xb, yb):
+        opt.zero_grad()
+        loss = cr.ops.cross_entropy(forward(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(3):  # two captures, one replay
+        train_step(xt, y)
+    if not lower:
+        replay = sys.modules["chainrule.compile.replay"]
+        guards = sys.modules["chainrule.compile.guards"]
+        entry = train_step._latest()
+        checks = guards.guards(entry.program, train_step.fn, (xt, y), {})
+        entry.replay, entry.source = replay.compile_replay(entry.program, checks, lower=False)
+    return lambda: train_step(xt, y)
+
+
+def chunked(step, chunk_bytes):
+    """``step`` run with the optimizer runner's chunk size set to ``chunk_bytes``."""
+    optimizer = sys.modules["chainrule.optim.optimizer"]
+
+    def run():
+        old, optimizer._CHUNK_BYTES = optimizer._CHUNK_BYTES, chunk_bytes
+        try:
+            step()
+        finally:
+            optimizer._CHUNK_BYTES = old
+
+    return run
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="small,medium,large")
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args(argv)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import chainrule.optim as optim
+
+    threadpool_limits(1)
+    optim.set_num_threads(1)
+    blas = next((i for i in threadpool_info() if i["user_api"] == "blas"), {})
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(
+        f"BLAS {blas.get('internal_api')} {blas.get('version')} {blas.get('architecture')}, "
+        f"1 thread; load average {load}; min and median of {args.rounds} rounds, µs per step"
+    )
+    print("| size | variant | min µs | median µs | min / hand NumPy |")
+    print("|---|---|---|---|---|")
+    for size in args.sizes.split(","):
+        layers, n = common.SIZES[size]
+        x, y = common.batch(layers, n)
+        lowered = compiled_step(layers, x, y)
+        variants = {
+            "eager": common.step_chainrule(layers, x, y),
+            "replay, primitive calls": compiled_step(layers, x, y, lower=False),
+            "replay, lowered": lowered,
+            "lowered, 1 MiB update chunks": chunked(compiled_step(layers, x, y), 1 << 20),
+            "hand NumPy": common.step_numpy(layers, x, y),
+        }
+        times = {k: [] for k in variants}
+        for _ in range(args.rounds):
+            for name, step in variants.items():
+                t0 = time.perf_counter()
+                for _ in range(INNER[size]):
+                    step()
+                times[name].append((time.perf_counter() - t0) / INNER[size])
+        hand = min(times["hand NumPy"])
+        for name, ts in times.items():
+            print(
+                f"| {size} | {name} | {min(ts) * 1e6:,.1f} | {statistics.median(ts) * 1e6:,.1f} "
+                f"| {min(ts) / hand:.2f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
