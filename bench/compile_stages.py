@@ -27,35 +27,24 @@ sys.path.insert(0, str(HERE))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import common  # noqa: E402 - bench/ is not a package
+import compiled_peers  # noqa: E402
 
 INNER = {"small": 300, "medium": 20, "large": 2}
 
 
 def compiled_step(layers, x, y, lower=True):
-    import chainrule as cr
-    from chainrule.optim import SGD
-
-    forward, params = common.chainrule_model(layers)
-    opt = SGD(params, lr=common.LR, momentum=common.MOMENTUM)
-    xt = cr.as_tensor(x)
-
-    @cr.compile
-    def train_step(xb, yb):
-        opt.zero_grad()
-        loss = cr.ops.cross_entropy(forward(xb), yb)
-        loss.backward()
-        opt.step()
-        return loss
-
+    """bench/compiled_peers.py's step after its captures; ``lower=False`` rebuilds its
+    replay with every primitive's own function called (the replay before lowering)."""
+    step = compiled_peers.step_compiled(layers, x, y)
     for _ in range(3):  # two captures, one replay
-        train_step(xt, y)
+        step()
     if not lower:
         replay = sys.modules["chainrule.compile.replay"]
         guards = sys.modules["chainrule.compile.guards"]
-        entry = train_step._latest()
-        checks = guards.guards(entry.program, train_step.fn, (xt, y), {})
+        entry = step.compiled._latest()
+        checks = guards.guards(entry.program, step.compiled.fn, step.args, {})
         entry.replay, entry.source = replay.compile_replay(entry.program, checks, lower=False)
-    return lambda: train_step(xt, y)
+    return step
 
 
 def chunked(step, chunk_bytes):

@@ -60,6 +60,10 @@ def worker_step(peer, size):
     layers, n = common.SIZES[size]
     x, y = common.batch(layers, n)
     step = common.make_step(peer, layers, x, y)
+    for _ in range(5):  # warm-up: cr.compile's two captures, JAX's tracing and compiling
+        step()
+    # then the time of a warm step, which sets how many steps make one timed sample (the
+    # warm-up's own times once sized a compiled small step's sample at one cold step)
     times = []
     for _ in range(5):
         t0 = time.perf_counter()
