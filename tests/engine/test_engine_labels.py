@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import chainrule as cr
 import chainrule.nn.functional as F
@@ -56,3 +58,30 @@ def test_the_range_can_be_named_by_the_caller():
 
 def test_nn_functional_keeps_no_validator_of_its_own():
     assert not hasattr(F, "_class_labels") and not hasattr(F, "_plain_labels")
+
+
+@given(
+    labels=st.lists(st.integers(-130, 130), min_size=1, max_size=40),
+    dtype=st.sampled_from(["int8", "int16", "int32", "int64", ">i8", "uint8", "uint64"]),
+    n_classes=st.integers(1, 12),
+    ignore_index=st.sampled_from([None, -100, 3]),
+)
+def test_the_one_pass_range_check_agrees_with_the_definition(
+    labels, dtype, n_classes, ignore_index
+):
+    """Labels seen as unsigned (max < C in one pass) accept exactly 0 ≤ y < C, plus
+    ignore_index where given; anything else raises naming the first bad row."""
+    arr = np.array(labels)
+    if np.dtype(dtype).kind == "u":
+        arr = np.abs(arr)
+    info = np.iinfo(np.dtype(dtype))
+    arr = np.clip(arr, info.min, info.max).astype(dtype)
+    valid = (arr >= 0) & (arr < n_classes)
+    if ignore_index is not None:
+        valid |= arr == ignore_index
+    if valid.all():
+        assert class_labels("op", arr, n_classes, ignore_index=ignore_index) is not None
+    else:
+        row = int(np.flatnonzero(~valid)[0])
+        with pytest.raises(ValueError, match=f"at row {row}$"):
+            class_labels("op", arr, n_classes, ignore_index=ignore_index)

@@ -44,8 +44,9 @@ def class_labels(op, labels, n_classes, *, batch=None, ignore_index=None, classe
             f"{op}: the input has batch size {batch} but the labels have {got} "
             f"(labels must have shape ({batch},))"
         )
-    if arr.size and ignore_index is None and type(arr) is _ndarray:
+    if arr.size and type(arr) is _ndarray:
         # one pass: seen as unsigned, a negative label is huge, so max < C checks 0..C-1
+        # (then every label is valid, ignore_index or not; anything else is looked at below)
         unsigned = arr if arr.dtype.kind == "u" else arr.view(arr.dtype.str.replace("i", "u"))
         if unsigned.max() < n_classes:
             return arr
