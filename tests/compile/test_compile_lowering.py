@@ -211,3 +211,32 @@ def test_a_parameter_of_another_array_type_recaptures_without_lowering():
         step(x, y)
     assert step.captures == captures + 2
     assert "np_matmul(" not in step.replay_source()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hand_written_layers_with_matmul(dtype):
+    """``x @ W.T + b`` and a linear layer without bias (a matmul of a transpose): lowered
+    matmuls, bit for bit."""
+    cr.set_default_dtype(dtype)
+
+    def build():
+        rng = np.random.default_rng(3)
+        w1 = cr.tensor(rng.standard_normal((7, 4)).astype(dtype) * 0.5, requires_grad=True)
+        b1 = cr.tensor(np.zeros(7, dtype), requires_grad=True)
+        w2 = cr.tensor(rng.standard_normal((3, 7)).astype(dtype) * 0.5, requires_grad=True)
+        opt = Adam([w1, b1, w2], lr=1e-2)
+
+        def step(x, y):
+            h = (cr.as_tensor(x) @ w1.T + b1).tanh()
+            loss = F.cross_entropy(F.linear(h, w2), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+
+        model = nn.Module()
+        model.w1, model.b1, model.w2 = w1, b1, w2
+        return model, opt, step
+
+    comp = assert_same(build, batches(4, 3, SIZES, dtype=dtype))
+    assert comp[2].replay_source().count("np_matmul(") >= 4

@@ -1,14 +1,14 @@
 """Lowered kernels: the common primitives of a training step as NumPy calls with ``out=``.
 
 A replay line normally calls a primitive's registered forward or VJP, which allocates its
-result. For the ops of an MLP step — ``linear``, the activations, elementwise arithmetic,
-the gradient sums and the fused softmax cross-entropy — the kernels here write the very
-NumPy calls those functions make, in their order, as lines of the replay, writing into an
-input's array when the op can work in place and that input dies there (:mod:`.liveness`
-says when). ufuncs compute the same bits with and without ``out=``, so a lowered replay
-stays bit-for-bit equal to eager mode (tests/compile/test_compile_equality.py); it skips
-the primitive's Python call and keyword arguments, and an in-place op skips an
-allocation and a pass of fresh memory.
+result. For the ops of an MLP step — ``linear``, 2-D ``matmul``, the activations,
+elementwise arithmetic, the gradient sums and the fused softmax cross-entropy — the
+kernels here write the very NumPy calls those functions make, in their order, as lines of
+the replay, writing into an input's array when the op can work in place and that input
+dies there (:mod:`.liveness` says when). ufuncs compute the same bits with and without
+``out=``, so a lowered replay stays bit-for-bit equal to eager mode
+(tests/compile/test_compile_equality.py); it skips the primitive's Python call and
+keyword arguments, and an in-place op skips an allocation and a pass of fresh memory.
 
 Cross-entropy is lowered as a pair, forward and VJP together. Eager mode's VJP
 recomputes ``p = softmax(a)`` from the logits; the forward already computed
@@ -74,8 +74,13 @@ def _ufunc(name, *extra):
     return emit
 
 
+def _rank2(node, ins):
+    return _same_dtype(node, ins) and all(len(i.shape) == 2 for i in (node, *ins))
+
+
 FORWARD = {
     "linear": Kernel(lambda n, ins: _same_dtype(n, ins) and len(ins[1].shape) == 2, _linear),
+    "matmul": Kernel(_rank2, _ufunc("matmul")),  # eager: x @ y
     "relu": Kernel(_elementwise, _ufunc("maximum", 0), inplace=(0,)),
     "tanh": Kernel(_elementwise, _ufunc("tanh"), inplace=(0,)),
     "add": Kernel(_elementwise, _ufunc("add"), inplace=(0, 1)),
@@ -149,7 +154,19 @@ def _mul_vjp(i):
     return emit
 
 
+def _matmul_vjp(i):
+    def emit(c, o, dst, names, params):
+        g, x, y = names[0], names[2], names[3]  # eager: g @ y.mT (i = 0), x.mT @ g (i = 1)
+        return [
+            call(o, dst, "matmul", g, f"{y}.mT") if i == 0 else call(o, dst, "matmul", f"{x}.mT", g)
+        ]
+
+    return emit
+
+
 VJP = {
+    ("matmul", 0): Kernel(_rank2, _matmul_vjp(0), reads=(0, 3)),
+    ("matmul", 1): Kernel(_rank2, _matmul_vjp(1), reads=(0, 2)),
     ("linear", 0): Kernel(_rank2_linear, _linear_x, reads=(0, 3)),
     ("linear", 1): Kernel(_rank2_linear, _linear_w, reads=(0, 2)),
     ("linear", 2): Kernel(_rank2_linear, _linear_b, reads=(0,)),
