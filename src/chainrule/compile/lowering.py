@@ -239,10 +239,10 @@ def cross_entropy_forward(c, o, x, labels, reduction, keep, n_rows):
     return lines
 
 
-def cross_entropy_vjp(c, o, g, labels, reduction, keep, n_rows):
+def cross_entropy_vjp(c, o, g, labels, reduction, keep, n_rows, seed=None):
     """δ = (e / s − onehot(y)) · g / N, in ``e`` (eager: softmax, then minus one-hot in
     place, then ``*= g / n``); ``e`` is the forward's fresh array, so δ may take it
-    whether or not it leaves the step."""
+    whether or not it leaves the step. ``seed``: the unit seed array when ``g`` is it."""
     e_name, s_name = keep
     lines = [
         f"np_divide({e_name}, {s_name}, {e_name})",
@@ -251,7 +251,6 @@ def cross_entropy_vjp(c, o, g, labels, reduction, keep, n_rows):
     if reduction == "none":
         return [*lines, f"{o} = {e_name} * {g}.reshape(({n_rows}, 1))"]
     scale = f"{g} / {n_rows}" if reduction == "mean" else g
-    seed = c.seed_of(g)
-    if seed is not None and reduction == "mean":  # ∂L/∂L = 1: g / N is a constant
+    if seed is not None and reduction == "mean":  # g is the unit seed: g / N is a constant
         scale = c.obj(seed / n_rows, "K")  # the very division eager mode makes, once
     return [*lines, f"{e_name} *= {scale}", f"{o} = {e_name}"]

@@ -25,6 +25,7 @@ from chainrule.compile import lowering
 from chainrule.compile.capture import Ref, TensorRef
 from chainrule.compile.liveness import analyse
 from chainrule.compile.optimizer_step import fast_step
+from chainrule.ops.linalg import _ones as _shared_ones
 from chainrule.tensor import Tensor
 
 
@@ -42,7 +43,7 @@ def _grad_data(t):
 class _Emitter:
     def __init__(self, program):
         self.p = program
-        self.ns = {"F": RAW, "Tensor": Tensor, "asarray": np.asarray, "Stale": Stale, "np": np}
+        self.ns = {"F": RAW, "Tensor": Tensor, "asarray": np.asarray, "Stale": Stale}
         self.ns["ndarray"] = np.ndarray
         self.ns.update({f"np_{name}": getattr(np, name) for name in lowering.UFUNCS})
         self.ns["_grad"] = _grad_data
@@ -112,9 +113,9 @@ class _Emitter:
 
     # --- lowered kernels (see .lowering and .liveness) --------------------------------
     def plan_lowering(self, uses, lower=True):
-        """Choose the nodes computed by lowered kernels, and where their results live."""
-        nodes, self.kernel = self.p.nodes, {}
-        self.pairs = self.paired = {}
+        """Choose the nodes computed by lowered kernels, and which arrays they may take
+        over (``liveness.analyse``)."""
+        nodes, self.kernel, self.pairs = self.p.nodes, {}, {}
         numpy_only = lower and (
             all(type(t.data) is np.ndarray for t in self.p.leaves) and self.p.numpy_args
         )
@@ -132,17 +133,14 @@ class _Emitter:
             if not node.shape or not isinstance(node.dtype, np.dtype):
                 continue  # 0-d results are NumPy scalars without out=: keep the call
             if node.kind == "fwd":
-                prim, refs, tmpl = node.info
-                k, ins = lowering.FORWARD.get(prim.name), [nodes[r] for r in refs]
+                k, tmpl = lowering.FORWARD.get(node.info[0].name), node.info[2]
             elif node.kind == "vjp":
-                prim, i, g, ans, refs, tmpl = node.info
-                k = lowering.VJP.get((prim.name, i))
-                ins = [nodes[g], nodes[ans], *(nodes[r] for r in refs)]
+                k, tmpl = lowering.VJP.get((node.info[0].name, node.info[1])), node.info[5]
             elif node.kind == "add":
-                k, tmpl, ins = lowering.GRADIENT_SUM, {}, [nodes[r] for r in node.info]
+                k, tmpl = lowering.GRADIENT_SUM, {}
             else:
                 continue
-            if k is not None and not tmpl and k.applies(node, ins):
+            if k is not None and not tmpl and k.applies(node, [nodes[r] for r in _reads(node)]):
                 self.kernel[n] = k
         self._all_uses = uses
         escaping, self.end = analyse(nodes, self.p.code, set(self.kernel), self.uses)
@@ -162,13 +160,8 @@ class _Emitter:
         if kernel == "cross_entropy":  # the forward reads x and labels, the VJP g, labels
             labels = _template_refs(node.info[2 if node.kind == "fwd" else 5])
             return [node.info[1][0] if node.kind == "fwd" else node.info[2], *labels]
-        if node.kind == "vjp":
-            _, _, g, ans, refs, _ = node.info
-            refs = [g, ans, *refs]
-        else:
-            refs = list(node.info[1]) if node.kind == "fwd" else list(node.info)
-        reads = kernel.reads
-        return refs if reads is None else [refs[i] for i in reads]
+        refs = _reads(node)
+        return refs if kernel.reads is None else [refs[i] for i in kernel.reads]
 
     def local(self, prefix):
         """A fresh name for a kernel's temporary (the kernel deletes it after use)."""
@@ -176,9 +169,8 @@ class _Emitter:
         return f"{prefix}_{self.locals}"
 
     def ones(self, n, dtype):
-        ones = np.ones(n, dtype)
-        ones.flags.writeable = False
-        return self.obj(ones, "K")
+        """The engine's shared read-only vector of ones (what ``linear``'s VJP uses)."""
+        return self.obj(_shared_ones(n, dtype), "K")
 
     def rows(self, n):
         key = ("rows", n)
@@ -188,11 +180,6 @@ class _Emitter:
             self.names[key] = name = f"K{len(self.names)}"
             self.ns[name] = rows
         return self.names[key]
-
-    def seed_of(self, name):
-        """The unit seed array when the replay variable ``name`` always holds it."""
-        node = self.p.nodes[int(name[1:])]
-        return node.array if node.kind == "seed" else None
 
     def shape_of(self, i):
         return self.cur[i].shape
@@ -225,13 +212,8 @@ class _Emitter:
             self._cross_entropy(n, k, o)
         else:
             kernel = self.kernel[n]
-            if node.kind == "fwd":
-                refs, params = list(node.info[1]), node.info[2]
-            elif node.kind == "vjp":
-                _, _, g, ans, refs, params = node.info
-                refs = [g, ans, *refs]
-            else:
-                refs, params = list(node.info), {}
+            refs = _reads(node)
+            params = node.info[2] if node.kind == "fwd" else {}  # lowered: no params
             self.cur = [nodes[r] for r in refs]
             names = [self.ref(r) for r in refs]
             dst = self._destination(n, k, refs, kernel.inplace)
@@ -259,8 +241,10 @@ class _Emitter:
             labels = self.expr(params["labels"])
             reduction = params.get("reduction", "mean")
             rows = self.p.nodes[refs[0]].shape[0]
+            seed = self.p.nodes[g]
+            seed = seed.array if seed.kind == "seed" else None  # ∂L/∂L = 1, the same array
             self.lines += lowering.cross_entropy_vjp(
-                self, o, self.ref(g), labels, reduction, keep, rows
+                self, o, self.ref(g), labels, reduction, keep, rows, seed
             )
             self.lines.append(f"del {keep[0]}, {keep[1]}")
 
@@ -304,13 +288,11 @@ def _uses(entry, nodes):
     kind = entry[0]
     if kind == "node":
         node = nodes[entry[1]]
-        if node.kind == "fwd":
-            return list(node.info[1]) + _template_refs(node.info[2])
-        if node.kind == "vjp":
-            return [node.info[2], node.info[3], *node.info[4], *_template_refs(node.info[5])]
-        if node.kind in ("add", "seedcopy"):
-            return list(node.info[:2]) if node.kind == "add" else [node.info[0]]
-        return []
+        if node.kind in ("fwd", "vjp"):
+            return _reads(node) + _template_refs(node.info[2 if node.kind == "fwd" else 5])
+        if node.kind == "add":
+            return _reads(node)
+        return [node.info[0]] if node.kind == "seedcopy" else []
     if kind == "setgrad":
         return [entry[2]]
     if kind == "check":
@@ -318,6 +300,17 @@ def _uses(entry, nodes):
     if kind == "end":
         return _template_refs(entry[1])
     return []
+
+
+def _reads(node):
+    """The arrays a fwd/vjp/add node's kernel is given, in kernel order: the inputs; for
+    a VJP ``(g, ans, *inputs)``; for a gradient sum its two terms."""
+    if node.kind == "fwd":
+        return list(node.info[1])
+    if node.kind == "vjp":
+        _, _, g, ans, refs, _ = node.info
+        return [g, ans, *refs]
+    return list(node.info)
 
 
 def _template_refs(value):
