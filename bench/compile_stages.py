@@ -11,6 +11,13 @@ The ``primitive calls`` variant is the replay before lowering: the same program 
 with ``lower=False``. ``1 MiB chunks`` differs from ``lowered`` only in the optimizer
 runner's chunk size (it matters only above the 2 MiB whole-step threshold, so medium
 and large). Every variant trains its own copy of the same initial weights.
+
+``--attribute`` instead splits the small replay's time by removing one kind of line at a
+time from the generated function (the label check, the loss value, the guards, the
+optimizer step)::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compile_stages.py \\
+        --attribute --rounds 25
 """
 
 from __future__ import annotations
@@ -61,10 +68,77 @@ def chunked(step, chunk_bytes):
     return run
 
 
+def attribute(rounds, inner=500):
+    """Where the small replay's time goes, by removal: each variant is the generated
+    replay function with one kind of line taken out (for timing only: it no longer
+    trains correctly), timed interleaved with the whole replay, ``step()`` around it and
+    hand NumPy. Prints ``(variant, min µs, µs the removed lines cost)`` rows."""
+    import re
+
+    layers, n = common.SIZES["small"]
+    x, y = common.batch(layers, n)
+    step = compiled_step(layers, x, y)
+    entry = step.compiled._latest()
+    ns, lines = entry.replay.__globals__, entry.source.splitlines()
+    labels = sys.modules["chainrule.ops.labels"].class_labels
+    check = {k for k, v in ns.items() if v is labels}
+    optimizer = {
+        k
+        for k, v in ns.items()
+        if getattr(v, "__module__", "") == "chainrule.compile.optimizer_step"
+        or getattr(getattr(v, "__self__", None), "param_groups", None) is not None
+    }
+
+    def called(names):
+        return [
+            ln for ln in lines if re.match(r"\s+(\w+)\(", ln) and ln.split("(")[0].strip() in names
+        ]
+
+    ret = [ln for ln in lines if ln.strip().startswith("return")]
+    drops = {
+        "the label check": called(check),
+        "the loss value": [ln for ln in lines if "np_log(" in ln or " = asarray(" in ln] + ret,
+        "the guards": lines[1:3],
+        "the optimizer step": called(optimizer),
+    }
+
+    def without(drop):
+        kept = [ln for ln in lines if ln not in drop]
+        src = "\n".join(
+            kept if kept[-1].strip().startswith("return") else [*kept, "    return None"]
+        )
+        space = dict(ns)
+        exec(src, space)
+        return space["replay"]
+
+    args = [step.args[0].data, step.args[1]]
+    whole = without([])  # the same function, built like the variants
+    variants = {"replay": lambda: whole(args), "step() around it": step}
+    for name, drop in drops.items():
+        f = without(drop)
+        variants["- " + name] = lambda f=f: f(args)
+    variants["hand NumPy"] = common.step_numpy(layers, x, y)
+    times = {k: [] for k in variants}
+    for _ in range(rounds):
+        for name, f in variants.items():
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                f()
+            times[name].append((time.perf_counter() - t0) / inner)
+    base = min(times["replay"])
+    print("| small replay, by removal | min µs | cost of what was removed, µs |")
+    print("|---|---|---|")
+    for name, ts in times.items():
+        print(f"| {name} | {min(ts) * 1e6:.1f} | {(base - min(ts)) * 1e6:+.1f} |")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="small,medium,large")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument(
+        "--attribute", action="store_true", help="only the small replay's time, by removal"
+    )
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -78,6 +152,9 @@ def main(argv=None):
         f"BLAS {blas.get('internal_api')} {blas.get('version')} {blas.get('architecture')}, "
         f"1 thread; load average {load}; min and median of {args.rounds} rounds, µs per step"
     )
+    if args.attribute:
+        attribute(args.rounds)
+        return
     print("| size | variant | min µs | median µs | min / hand NumPy |")
     print("|---|---|---|---|---|")
     for size in args.sizes.split(","):

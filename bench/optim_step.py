@@ -5,6 +5,7 @@ gradients; one "step" is ``opt.step()`` alone (no forward/backward). torch runs 
 default CPU path (a loop over tensors) and ``foreach=True`` (grouped kernels).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/optim_step.py [--dtype float64]
+        [--chunk-kib 1024]
 """
 
 from __future__ import annotations
@@ -98,7 +99,14 @@ def main():
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--steps", type=int, default=30, help="steps per timed block")
     parser.add_argument("--repeat", type=int, default=7, help="timed blocks (median taken)")
+    parser.add_argument(
+        "--chunk-kib",
+        type=int,
+        help="the update runner's chunk size in KiB (default: chainrule's own, 256)",
+    )
     args = parser.parse_args()
+    if args.chunk_kib:
+        optim.optimizer._CHUNK_BYTES = args.chunk_kib << 10
     dtype = np.dtype(args.dtype)
     try:
         import torch

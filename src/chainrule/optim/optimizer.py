@@ -33,9 +33,8 @@ from chainrule import backend
 from chainrule.tensor import Tensor
 
 # per array per chunk: the 4-5 arrays of one chunk (parameter, gradient, state, scratch)
-# stay in a core's L2 cache across the kernel's passes, and each ufunc call stays long;
-# measured on a 784-2048-2048-10 SGD-momentum step: 256 KiB 10.3 ms, 1 MiB 12.2 ms,
-# 64 KiB 11.0 ms (one thread)
+# stay in a core's L2 cache across the kernel's passes, and each ufunc call stays long
+# (bench/optim_step.py --chunk-kib: 1 MiB chunks were ~1.5x slower for SGD and Adam)
 _CHUNK_BYTES = 256 << 10
 _WHOLE_BYTES = 2 << 20  # a step over fewer bytes in all runs whole: chunks would cost more
 _num_threads = None  # None: decide on first use
