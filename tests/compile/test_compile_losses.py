@@ -159,8 +159,12 @@ def test_the_replay_checks_the_branch_first():
     data = with_ignored(batches(4, 3, [8] * 3), [False] * 3)
     *_, step, _, _ = assert_same(build(ce(), dropout=0.4), data)
     body = step.replay_source().split("raise Stale\n")[-1].splitlines()
-    first = next(line for line in body if "(" in line)
-    assert "expected=True" in first and "'ignore_index': -100" in first
+    calls = [line.strip() for line in body if "(" in line or line.strip().startswith("if ")]
+    # first the labels' range (all in 0..C-1 means no row can be ignore_index = -100),
+    # then the branch check itself for a batch outside it, before anything else
+    assert calls[0].startswith("top") and "np_maximum.reduce(" in calls[0]
+    assert calls[1].startswith("if top") and calls[1].endswith(">= 3:")
+    assert "expected=True" in calls[2] and "'ignore_index': -100" in calls[2]
 
 
 @pytest.mark.parametrize("case", ["weight-smoothing-ignored", "nll-weight-ignored", "ignored"])

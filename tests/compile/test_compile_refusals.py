@@ -280,3 +280,30 @@ def test_labels_are_checked_at_every_replay(bad):
     y[2] = bad
     with pytest.raises(ValueError, match=f"label {bad} is out of range for 3 classes"):
         step(x, y)
+
+
+LABEL_CASES = [(d, bad) for d in ("int8", ">i4", "<i8") for bad in (-1, 3, 127)]
+LABEL_CASES += [(d, bad) for d in ("uint8", ">u2") for bad in (3, 255)]
+
+
+@pytest.mark.parametrize("dtype, bad", LABEL_CASES)
+def test_the_replayed_label_check_sees_every_label_dtype(dtype, bad):
+    """A replay tests 0 <= y < C with one reduction over the labels seen as unsigned (in
+    their own byte order); it must pass every good batch and stop every bad one, with
+    eager mode's message, for signed, unsigned and big-endian labels alike."""
+    dtype = np.dtype(dtype)
+    model, opt = setup()
+    step = fit_step(model, opt)
+    eager_model, eager_opt = setup()
+    for x, y in DATA[:3]:
+        step(x, y.astype(dtype))
+        fit_step(eager_model, eager_opt).fn(x, y.astype(dtype))
+    assert step.replays == 1
+    assert "np_maximum.reduce(" in step.replay_source()  # the lowered form is what ran
+    for a, b in zip(model.parameters(), eager_model.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+    x, y = DATA[3]
+    y = y.astype(dtype)
+    y[1] = bad
+    with pytest.raises(ValueError, match=f"label {bad} is out of range for 3 classes.*row 1"):
+        step(x, y)

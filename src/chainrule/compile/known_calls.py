@@ -223,6 +223,16 @@ def same_branch(predicate, expected, args):
         raise Stale
 
 
+def is_ignored_rows_check(entry):
+    """Whether a ("check", ...) entry is ``cross_entropy``'s "no row is ignore_index"
+    branch, answered True while capturing (see :func:`_branch_check`)."""
+    _, fn, args = entry
+    if fn is not same_branch or args["expected"] is not True:
+        return False
+    functional = sys.modules.get("chainrule.nn.functional")
+    return functional is not None and args["predicate"] is functional._no_ignored_rows
+
+
 # random draws, optimizer and scheduler steps change state a replay cannot take back
 _SIDE_EFFECTS = {"optimizer.step", "scheduler.step", "dropout", "randn", "rand"}
 _SIDE_EFFECTS |= {k + "_like" for k in ("randn", "rand")}

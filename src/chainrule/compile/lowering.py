@@ -26,6 +26,8 @@ does not read the layer's output, so that array can die earlier).
 
 from __future__ import annotations
 
+import numpy as np
+
 from chainrule.compile.capture import Ref
 
 
@@ -254,3 +256,39 @@ def cross_entropy_vjp(c, o, g, labels, reduction, keep, n_rows, seed=None):
     if seed is not None and reduction == "mean":  # g is the unit seed: g / N is a constant
         scale = c.obj(seed / n_rows, "K")  # the very division eager mode makes, once
     return [*lines, f"{e_name} *= {scale}", f"{o} = {e_name}"]
+
+
+# ---------------------------------------------------------------- the label checks
+def label_check(node, args):
+    """Whether ``class_labels(**args)`` on ``node``'s array can be replayed as its range
+    test alone. A replay's inputs have the captured shapes and dtypes (they are the
+    step's signature), so of the check's work only ``0 <= y < C`` is left to make; it is
+    made as one reduction over the labels seen as unsigned (a negative label is huge),
+    and only a batch that fails it calls the check itself, which then decides (labels
+    equal to ``ignore_index`` are exempt) and words the error."""
+    n_classes, batch = args.get("n_classes"), args.get("batch")
+    return (
+        isinstance(args.get("labels"), Ref)
+        and node.kind in ("arg", "derived", "view")
+        and node.dtype.kind in "iu"
+        and type(n_classes) is int
+        and type(batch) is int
+        and batch > 0
+        and node.shape == (batch,)
+    )
+
+
+def label_max(c, labels, dtype):
+    """The line binding the labels' largest value seen as unsigned (same byte order)."""
+    unsigned = labels
+    if dtype.kind == "i":
+        as_unsigned = np.dtype(dtype.str.replace("i", "u"))
+        unsigned = f"{labels}.view({c.obj(as_unsigned, 'K')})"
+    return f"np_maximum.reduce({unsigned})"
+
+
+def in_range_or(top, n_classes, call):
+    """Call ``call`` (a check) only when some label is outside ``0..C-1``: all of them in
+    range pass every label check, and a check that ``ignore_index`` (outside the range)
+    is in no row."""
+    return [f"if {top} >= {n_classes}:", f"    {call}"]

@@ -21,10 +21,11 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.autograd.primitive import RAW
-from chainrule.compile import lowering
+from chainrule.compile import known_calls, lowering
 from chainrule.compile.capture import Ref, TensorRef
 from chainrule.compile.liveness import analyse
 from chainrule.compile.optimizer_step import fast_step
+from chainrule.ops.labels import class_labels
 from chainrule.ops.linalg import _ones as _shared_ones
 from chainrule.tensor import Tensor
 
@@ -50,6 +51,7 @@ class _Emitter:
         self.lines: list[str] = []
         self.made: set[int] = set()
         self.names: dict[int, str] = {}  # id(object) -> namespace name
+        self.tops: set[int] = set()  # labels nodes whose largest value is computed
 
     def obj(self, value, prefix):
         """A namespace name bound to ``value`` (one name per object)."""
@@ -119,6 +121,7 @@ class _Emitter:
         numpy_only = lower and (
             all(type(t.data) is np.ndarray for t in self.p.leaves) and self.p.numpy_args
         )
+        self.numpy_only = numpy_only
         if numpy_only:  # lowered lines call NumPy itself; CuPy steps keep the calls
             self.pairs = lowering.cross_entropy_pairs(nodes)
         self.paired = {v: f for f, v in self.pairs.items()}
@@ -167,6 +170,15 @@ class _Emitter:
         """A fresh name for a kernel's temporary (the kernel deletes it after use)."""
         self.locals += 1
         return f"{prefix}_{self.locals}"
+
+    def label_top(self, n):
+        """The name of labels node n's largest value seen as unsigned, computed once."""
+        name = f"top{n}"
+        if n not in self.tops:
+            self.tops.add(n)
+            labels = self.ref(n)
+            self.lines.append(f"{name} = {lowering.label_max(self, labels, self.p.nodes[n].dtype)}")
+        return name
 
     def ones(self, n, dtype):
         """The engine's shared read-only vector of ones (what ``linear``'s VJP uses)."""
@@ -313,6 +325,36 @@ def _reads(node):
     return list(node.info)
 
 
+def _label_classes(program, nodes):
+    """``{labels node: C}`` for the label checks a replay makes as a range test
+    (:func:`.lowering.label_check`)."""
+    classes = {}
+    for entry in program.code:
+        if entry[0] == "check" and entry[1] is class_labels:
+            labels = entry[2].get("labels")
+            if isinstance(labels, Ref) and lowering.label_check(nodes[labels.n], entry[2]):
+                classes.setdefault(labels.n, entry[2]["n_classes"])
+    return classes
+
+
+def _range_checked(entry, classes):
+    """The labels node of a check entry that all labels in ``0..C-1`` pass: a label check
+    on labels of ``classes``, or ``cross_entropy``'s "no row is ignore_index" with an
+    ignore_index outside that range (answered True at capture). Else None."""
+    _, fn, args = entry
+    if fn is class_labels:
+        labels = args.get("labels")
+        n = labels.n if isinstance(labels, Ref) else None
+        return n if n in classes and args["n_classes"] >= classes[n] else None
+    if not known_calls.is_ignored_rows_check(entry):
+        return None
+    labels, ignore = args["args"].get("labels"), args["args"].get("ignore_index")
+    n = labels.n if isinstance(labels, Ref) else None
+    if n not in classes or type(ignore) is not int or 0 <= ignore < classes[n]:
+        return None
+    return n
+
+
 def _template_refs(value):
     if isinstance(value, Ref):
         return [value.n]
@@ -330,6 +372,7 @@ def build(program, guards, lower=True):
     em = _Emitter(program)
     nodes = program.nodes
     em.plan_lowering(lambda entry: _uses(entry, nodes), lower)
+    classes = _label_classes(program, nodes) if em.numpy_only else {}
     last = {}
     for k, entry in enumerate(program.code):
         for n in em.uses(entry):
@@ -363,7 +406,12 @@ def build(program, guards, lower=True):
         elif kind == "check":  # a validation eager mode makes: made again on this call
             _, fn, args = entry
             kw = ", ".join(f"{k}={em.expr(v)}" for k, v in args.items())
-            em.lines.append(f"{em.obj(fn, 'C')}({kw})")
+            check = f"{em.obj(fn, 'C')}({kw})"
+            labels = _range_checked(entry, classes)
+            if labels is None:
+                em.lines.append(check)
+            else:
+                em.lines += lowering.in_range_or(em.label_top(labels), classes[labels], check)
         elif kind == "end":
             em.lines.append(f"return {em.expr(entry[1])}")
             continue
