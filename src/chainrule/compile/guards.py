@@ -80,13 +80,13 @@ def guards(program, fn, args, kwargs):
             out.append(("{t}.grad is not None", {"t": n.info[0]}))
     for opt in program.optimizers:
         groups = opt.param_groups
-        sizes = tuple(len(g["params"]) for g in groups)
-        out.append(
-            (
-                f"tuple(len(g['params']) for g in {{o}}.param_groups) == {sizes!r}",
-                {"o": opt},
-            )
-        )
+        # unrolled: a generator expression here cost ~0.5 µs, a third of all the guards
+        parts = [f"len({{o}}.param_groups) == {len(groups)}"]
+        parts += [
+            f"len({{o}}.param_groups[{k}]['params']) == {len(g['params'])}"
+            for k, g in enumerate(groups)
+        ]
+        out.append((" and ".join(parts), {"o": opt}))
     seen = set()
     for root in reachable_modules(fn, args, kwargs):
         for _, m in root.named_modules():

@@ -6,18 +6,33 @@ parameter, and hands the work to a runner that decides between whole arrays and
 threaded chunks. For a model of a few KiB that bookkeeping costs more than the update.
 A replay already knows the shapes are right (its guards checked them), so for an
 optimizer that keeps the base class's ``step`` and a model under the runner's chunking
-threshold it runs the documented kernel protocol directly (see
-:mod:`chainrule.optim.optimizer`): for each parameter with a gradient, read live — the
-state (created by ``_init_state`` if new), ``_plan`` (which advances step counters and
-reads the group's current lr), then ``kernel(xp, param, grad, *state_arrays, s, t,
-**scalars)`` on whole arrays. Kernels are elementwise, so whole arrays give the same
-bits as the runner's chunks. Larger models, and optimizers with their own ``step``,
-replay ``opt.step()`` itself.
+threshold it runs each parameter's update itself, on whole arrays (kernels are
+elementwise, so whole arrays give the same bits as the runner's chunks):
+
+* as the update traced for that parameter (:mod:`.optimizer_trace`): straight-line
+  NumPy calls that read the group's and the state's current values, made after checking
+  that every branch of ``_plan`` and the kernel goes as it went when traced;
+* else as the documented kernel protocol (see :mod:`chainrule.optim.optimizer`): the
+  state (``_init_state`` if new), ``_plan`` (which advances step counters and reads the
+  group's current lr), then ``kernel(xp, param, grad, *state_arrays, s, t, **scalars)``.
+
+A parameter is traced after its first planned update, once its state exists; the first
+traced update is made on copies too and compared bit for bit with the planned one, and a
+trace that differs, or whose branches keep changing, is dropped for good. Larger models,
+and optimizers with their own ``step``, replay ``opt.step()`` itself.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+
 import numpy as np
+
+from chainrule.compile.optimizer_trace import Untraceable, trace
+
+_NO_STATE: dict = {}  # what a traced update of a parameter without state reads (never written)
+_RETRACES = 3  # traces per parameter dropped because a branch changed, before giving up
 
 
 def fast_step(opt):
@@ -37,21 +52,77 @@ def fast_step(opt):
     for p in params:
         s, t = opt._buffers(0, np, p.data.dtype, p.data.size)
         scratch[id(p)] = (s.reshape(p.data.shape), t.reshape(p.data.shape))
-    state_of, init, plan, groups = opt.state, opt._init_state, opt._plan, opt
+    state_of, init, plan = opt.state, opt._init_state, opt._plan
+    traced = {}  # parameter -> its traced update, or None once given up
+    retraces = {}  # parameter -> traces dropped because a branch changed
+    fresh_tried = set()  # parameters traced once without state
+
+    def planned(p, grad, state, group, s, t):
+        if state is None:
+            state = init(p, group)
+        kernel, arrays, scalars = plan(p, state, group)
+        if state:
+            state_of[p] = state
+        kernel(np, p.data, grad.data, *arrays, s, t, **scalars)
+
+    def first_traced(p, grad, state, group, s, t):
+        """Trace p's update, make it both ways (traced on copies), keep it if equal."""
+        fresh = state is None  # traced on the state _init_state gives, if it is empty
+        now = init(p, group) if fresh else state
+        update = None
+        if not (fresh and (now or p in fresh_tried)):
+            fresh_tried.add(p)
+            with contextlib.suppress(Untraceable):  # then the plain call stays
+                update = trace(opt, now, group)
+        if update is not None and fresh and update.writes_state:
+            update = None  # its writes would have to be kept: leave it to _plan
+        if update is None:
+            # without state yet (the first step makes it), try again once it exists
+            traced[p] = False if fresh else None
+            planned(p, grad, state, group, s, t)
+            return
+        param, mine = p.data.copy(), copy.deepcopy(now)
+        s2, t2 = np.empty_like(s), np.empty_like(t)
+        took = update(param, grad.data, mine, group, s2, t2)
+        planned(p, grad, state, group, s, t)
+        same = took and _equal(param, p.data) and _same_state(mine, state_of.get(p, {}))
+        traced[p] = update if same else None
 
     def step():
-        for group in groups.param_groups:
+        for group in opt.param_groups:
             for p in group["params"]:
                 grad = p.grad
                 if grad is None:
                     continue
                 state = state_of.get(p)
-                if state is None:
-                    state = init(p, group)
-                kernel, arrays, scalars = plan(p, state, group)
-                if state:
-                    state_of[p] = state
                 s, t = scratch[id(p)]
-                kernel(np, p.data, grad.data, *arrays, s, t, **scalars)
+                update = traced.get(p, False)
+                if update and update(
+                    p.data, grad.data, _NO_STATE if state is None else state, group, s, t
+                ):
+                    continue
+                if update is False:  # not traced yet
+                    first_traced(p, grad, state, group, s, t)
+                    continue
+                if update is not None:  # a branch went another way: trace again next
+                    retraces[p] = retraces.get(p, 0) + 1
+                    traced[p] = False if retraces[p] <= _RETRACES else None
+                planned(p, grad, state, group, s, t)
 
+    step.traced = traced  # {parameter: update, or None where it is planned}, for tests
     return step
+
+
+def _equal(a, b):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (
+            type(a) is type(b)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and a.tobytes() == b.tobytes()
+        )
+    return type(a) is type(b) and (a == b or (a != a and b != b))
+
+
+def _same_state(a, b):
+    return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)

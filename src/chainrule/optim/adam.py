@@ -84,7 +84,9 @@ class Adam(Optimizer):
 
     def _plan(self, p, state, group):
         state["step"] += 1
-        step = float(state["step"])
+        # beta ** int converts the int to a float first, exactly as float() would: kept
+        # an int so that cr.compile can trace this plan (compile/optimizer_trace.py)
+        step = state["step"]
         beta1, beta2 = group["betas"]
         lr = group["lr"]
         c1 = 1.0 - beta1**step

@@ -1,0 +1,296 @@
+"""One parameter's optimizer update, traced into straight-line NumPy.
+
+``Optimizer.step`` does, per parameter, ``kernel, arrays, scalars = _plan(p, state,
+group)`` and then ``kernel(xp, param, grad, *arrays, s, t, **scalars)`` (the protocol in
+:mod:`chainrule.optim.optimizer`). For a small model that Python costs as much as the
+update: a dict of scalars built, a call with keyword arguments, the kernel's branches on
+them, ``out=`` passed by keyword. :func:`trace` runs ``_plan`` and the kernel once on
+stand-ins instead of values:
+
+* the group and the state are read through mappings that record what is read
+  (``grp['lr']``) and written (``st['step'] = x3``);
+* every scalar is a :class:`_Scalar` that records the arithmetic done on it
+  (``x2 = 1.0 - x1``) and every branch taken on it (``x1 != 0`` was True);
+* arrays are names only, and ``xp`` records each ufunc call with its output.
+
+The result is a function of ``(P, G, st, grp, S, T)`` that reads the group's and the
+state's current values, checks that every branch would go the way it went, and then
+makes the very same calls — the same floating-point operations on the same values, so
+the same bits — as positional NumPy calls. When a branch would go another way (momentum
+switched off, amsgrad on, the first step) it returns False and changes nothing, and the
+caller runs ``_plan`` and the kernel as usual. Anything the stand-ins cannot follow — an
+array used other than through ``xp.<ufunc>(..., out=)``, a scalar turned into a float,
+the parameter itself read — makes the trace fail (:class:`Untraceable`), and that
+parameter keeps the plain call.
+
+Writes are delayed until every read and check is done: a read of a key written earlier
+gets the written value, so the reads never depend on the writes, and a failed check
+leaves the state as it was.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+
+import numpy as np
+
+
+class Untraceable(Exception):
+    """The update did something the stand-ins cannot record."""
+
+
+_CONSTANTS = (bool, int, float, str, type(None))
+
+
+class _Tracer:
+    def __init__(self):
+        self.prologue: list[str] = []  # reads, scalar arithmetic and checks, in order
+        self.body: list[str] = []  # state writes and ufunc calls, in order
+        self.ns: dict = {}
+        self.count = 0
+        self.checked: set[str] = set()
+
+    def bind(self, expr, value):
+        """A fresh local ``x{k} = expr`` holding ``value`` now."""
+        self.count += 1
+        name = f"x{self.count}"
+        self.prologue.append(f"{name} = {expr}")
+        return _Scalar(self, name, value)
+
+    def check(self, expr, answer):
+        """Record that ``expr`` was ``answer`` (truthy or not) while tracing."""
+        line = f"if {'not ' if answer else ''}({expr}):\n        return False"
+        if line not in self.checked:  # _plan and the kernel often test the same option
+            self.checked.add(line)
+            self.prologue.append(line)
+
+    def src(self, value):
+        """The source text of an operand: a scalar's name, a constant's repr."""
+        if isinstance(value, (_Scalar, _Slot)):
+            return value.src
+        if type(value) in _CONSTANTS and (type(value) is not float or np.isfinite(value)):
+            return repr(value)
+        name = f"K{len(self.ns)}"  # a NumPy scalar, inf, ...: the object itself
+        self.ns[name] = value
+        return name
+
+
+def _value(v):
+    return v.value if isinstance(v, _Scalar) else v
+
+
+def _binary(symbol, fn):
+    def forward(a, b):
+        if isinstance(b, _Slot):
+            raise Untraceable(f"a scalar {symbol} an array outside xp")
+        return a.t.bind(f"{a.src} {symbol} {a.t.src(b)}", fn(a.value, _value(b)))
+
+    def reflected(a, b):
+        if isinstance(b, _Slot):
+            raise Untraceable(f"an array {symbol} a scalar outside xp")
+        return a.t.bind(f"{a.t.src(b)} {symbol} {a.src}", fn(_value(b), a.value))
+
+    return forward, reflected
+
+
+def _compare(symbol, fn):
+    def compare(a, b):
+        answer = fn(a.value, _value(b))
+        a.t.check(f"{a.src} {symbol} {a.t.src(b)}", answer)
+        return answer
+
+    return compare
+
+
+class _Scalar:
+    """A scalar read from the group or the state, or computed from such scalars."""
+
+    __slots__ = ("src", "t", "value")
+
+    def __init__(self, tracer, src, value):
+        self.t, self.src, self.value = tracer, src, value
+
+    __add__, __radd__ = _binary("+", operator.add)
+    __sub__, __rsub__ = _binary("-", operator.sub)
+    __mul__, __rmul__ = _binary("*", operator.mul)
+    __truediv__, __rtruediv__ = _binary("/", operator.truediv)
+    __floordiv__, __rfloordiv__ = _binary("//", operator.floordiv)
+    __pow__, __rpow__ = _binary("**", operator.pow)
+    __eq__ = _compare("==", operator.eq)
+    __ne__ = _compare("!=", operator.ne)
+    __lt__ = _compare("<", operator.lt)
+    __le__ = _compare("<=", operator.le)
+    __gt__ = _compare(">", operator.gt)
+    __ge__ = _compare(">=", operator.ge)
+    __hash__ = None
+
+    def __neg__(self):
+        return self.t.bind(f"-{self.src}", -self.value)
+
+    def __bool__(self):
+        answer = bool(self.value)
+        self.t.check(self.src, answer)
+        return answer
+
+    def __len__(self):
+        n = len(self.value)
+        self.t.check(f"len({self.src}) == {n}", True)
+        return n
+
+    def __getitem__(self, k):
+        if type(k) not in _CONSTANTS:
+            raise Untraceable("an index that is not a constant")
+        return self.t.bind(f"{self.src}[{k!r}]", self.value[k])
+
+    def __iter__(self):
+        n = len(self)
+        return iter([self[i] for i in range(n)])
+
+    def _opaque(self, *args):
+        raise Untraceable(f"{self.src} used as a Python number")
+
+    __float__ = __int__ = __index__ = __complex__ = __round__ = _opaque
+
+
+class _Slot:
+    """An array, by name. It has no operators: array work outside ``xp`` fails."""
+
+    __slots__ = ("src",)
+
+    def __init__(self, src):
+        self.src = src
+
+    def __getattr__(self, name):
+        raise Untraceable(f"array attribute .{name}")
+
+    def __bool__(self):
+        raise Untraceable("an array's truth value")
+
+
+class _Opaque:
+    """The parameter passed to ``_plan``: any use of it fails the trace."""
+
+    def __getattr__(self, name):
+        raise Untraceable(f"the parameter's .{name} read by _plan")
+
+
+class _Mapping:
+    """The group (read only) or the state, as ``_plan`` sees it."""
+
+    def __init__(self, tracer, src, data, writable):
+        self.t, self.src, self.data, self.writable = tracer, src, data, writable
+        self.written: dict = {}
+        self.arrays: dict = {}
+
+    def __contains__(self, key):
+        answer = key in self.written or key in self.data
+        if key not in self.written:
+            self.t.check(f"{key!r} in {self.src}", answer)
+        return answer
+
+    def __getitem__(self, key):
+        if type(key) is not str:
+            raise Untraceable(f"{self.src} indexed by {type(key).__name__}")
+        if key in self.written:
+            return self.written[key]
+        if key not in self.data:
+            raise Untraceable(f"{key!r} is not in {self.src}")  # KeyError eagerly
+        value = self.data[key]
+        if isinstance(value, np.ndarray):
+            if key not in self.arrays:
+                self.t.count += 1
+                name = f"a{self.t.count}"
+                self.t.prologue.append(f"{name} = {self.src}[{key!r}]")
+                self.arrays[key] = _Slot(name)
+            return self.arrays[key]
+        if not isinstance(value, (numbers.Number, str, tuple, list, type(None))):
+            raise Untraceable(f"{self.src}[{key!r}] is a {type(value).__name__}")
+        # no type check: the update evaluates the same expressions on the live values,
+        # whatever their type, as _plan and the kernel would
+        return self.t.bind(f"{self.src}[{key!r}]", value)
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default  # noqa: SIM401 - this is get
+
+    def __setitem__(self, key, value):
+        if not self.writable or type(key) is not str:
+            raise Untraceable(f"a write to {self.src}")
+        if isinstance(value, _Slot) or (
+            not isinstance(value, _Scalar) and type(value) not in _CONSTANTS
+        ):
+            raise Untraceable(f"{self.src}[{key!r}] set to an array or object")
+        self.t.body.append(f"{self.src}[{key!r}] = {self.t.src(value)}")
+        self.written[key] = value
+        self.arrays.pop(key, None)
+
+    def _opaque(self, *args, **kwargs):
+        raise Untraceable(f"{self.src} used as a whole")
+
+    __iter__ = __len__ = keys = items = values = pop = setdefault = update = _opaque
+
+
+class _Namespace:
+    """``xp`` for the kernel: records ufunc calls into a named output, and ``copyto``."""
+
+    def __init__(self, tracer):
+        self.t = tracer
+
+    def __getattr__(self, name):
+        fn = getattr(np, name, None)
+        if name == "copyto":
+            return self._copyto
+        if not isinstance(fn, np.ufunc) or fn.nout != 1:
+            raise Untraceable(f"xp.{name}")
+        self.t.ns[f"np_{name}"] = fn
+
+        def record(*args, out=None, **kwargs):
+            if kwargs:
+                raise Untraceable(f"xp.{name} with {', '.join(kwargs)}")
+            if len(args) == fn.nin + 1 and out is None:
+                *args, out = args
+            if isinstance(out, tuple) and len(out) == 1:
+                (out,) = out
+            if len(args) != fn.nin or not isinstance(out, _Slot):
+                raise Untraceable(f"xp.{name} without an output array")
+            inner = ", ".join(self.t.src(a) for a in args)
+            # NumPy deprecates a positional out for maximum and minimum only
+            inner += f", out={out.src}" if name in ("maximum", "minimum") else f", {out.src}"
+            self.t.body.append(f"np_{name}({inner})")
+            return out
+
+        return record
+
+    def _copyto(self, dst, src, **kwargs):
+        if kwargs or not isinstance(dst, _Slot):
+            raise Untraceable("xp.copyto")
+        self.t.ns["np_copyto"] = np.copyto
+        self.t.body.append(f"np_copyto({dst.src}, {self.t.src(src)})")
+
+
+def trace(opt, state, group):
+    """``update(P, G, st, grp, S, T) -> bool`` doing ``opt``'s update of one parameter
+    with this state and group, or raise :class:`Untraceable`. Nothing is changed."""
+    t = _Tracer()
+    st = _Mapping(t, "st", state, writable=True)
+    grp = _Mapping(t, "grp", group, writable=False)
+    try:
+        kernel, arrays, scalars = opt._plan(_Opaque(), st, grp)
+        if not isinstance(arrays, tuple) or not isinstance(scalars, dict):
+            raise Untraceable("_plan did not return (kernel, tuple, dict)")
+        if any(a is not None and not isinstance(a, _Slot) for a in arrays):
+            raise Untraceable("a state array not read from the state")
+        kernel(_Namespace(t), _Slot("P"), _Slot("G"), *arrays, _Slot("S"), _Slot("T"), **scalars)
+    except Untraceable:
+        raise
+    except Exception as e:  # TypeError: an operator on a stand-in, ...
+        raise Untraceable(f"{type(e).__name__}: {e}") from None
+    lines = ["def update(P, G, st, grp, S, T):"]
+    lines += ["    " + line for line in [*t.prologue, *t.body, "return True"]]
+    source = "\n".join(lines) + "\n"
+    ns = dict(t.ns)
+    exec(compile(source, f"<cr.compile update: {type(opt).__name__}>", "exec"), ns)
+    update = ns["update"]
+    update.source = source
+    update.writes_state = any(line.startswith("st[") for line in t.body)
+    return update

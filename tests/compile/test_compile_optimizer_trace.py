@@ -1,0 +1,218 @@
+"""The traced optimizer updates of a replay (compile/optimizer_trace.py): the same bits as
+``opt.step()`` for every optimizer and option, read live, retraced when a branch changes,
+and refused (the plain kernel call kept) when a kernel does array work outside ``xp``."""
+
+import copy
+
+import numpy as np
+import pytest
+from compile_harness import assert_same, batches, classifier
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_compile_equality import OPTIMIZERS
+
+import chainrule as cr
+from chainrule.compile.optimizer_step import fast_step
+from chainrule.compile.optimizer_trace import Untraceable, trace
+from chainrule.optim import SGD, Adagrad, Adam, AdamW, RMSprop
+from chainrule.optim.optimizer import Optimizer
+
+
+def fast_steps(compiled):
+    """The fast optimizer steps inside a compiled step's latest replay."""
+    ns = compiled._latest().replay.__globals__
+    return [v for v in ns.values() if hasattr(v, "traced")]
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_optimizer_replays_traced_updates_with_eagers_bits(name, dtype):
+    cr.set_default_dtype(dtype)
+    build = classifier(opt=OPTIMIZERS[name], activation="relu")
+    compiled = assert_same(build, batches(4, 3, [8] * 6, dtype=dtype), replays_at_least=2)[2]
+    (step,) = fast_steps(compiled)
+    assert len(step.traced) == 4
+    assert all(callable(u) for u in step.traced.values()), "an update fell back to _plan"
+
+
+def grads_for(params, rng):
+    for p in params:
+        p.grad = cr.Tensor(rng.standard_normal(p.data.shape).astype(p.data.dtype))
+
+
+def twins(make, dtype, shapes=((3, 4), (3,)), seed=0):
+    rng = np.random.default_rng(seed)
+    a = [cr.nn.Parameter(rng.standard_normal(s).astype(dtype)) for s in shapes]
+    b = [cr.nn.Parameter(p.data.copy()) for p in a]
+    return (a, make(a)), (b, make(b))
+
+
+def assert_same_state(pa, oa, pb, ob):
+    for p, q in zip(pa, pb):
+        assert p.data.tobytes() == q.data.tobytes()
+        sa, sb = oa.state.get(p, {}), ob.state.get(q, {})
+        assert sa.keys() == sb.keys()
+        for k in sa:
+            x, y = sa[k], sb[k]
+            assert type(x) is type(y) and np.asarray(x).tobytes() == np.asarray(y).tobytes(), k
+
+
+def run_both(pair, steps, seed=1, between=None):
+    """Step one twin with ``opt.step()``, the other with the replay's fast step."""
+    (pa, oa), (pb, ob) = pair
+    fast = fast_step(ob)
+    rng_a, rng_b = np.random.default_rng(seed), np.random.default_rng(seed)
+    for k in range(steps):
+        if between is not None:
+            between(k, oa)
+            between(k, ob)
+        grads_for(pa, rng_a)
+        grads_for(pb, rng_b)
+        oa.step()
+        fast()
+        assert_same_state(pa, oa, pb, ob)
+    return fast
+
+
+OPTIONS = {
+    SGD: dict(
+        momentum=st.sampled_from([0.0, 0.5, 0.9]),
+        dampening=st.sampled_from([0.0, 0.3]),
+        weight_decay=st.sampled_from([0.0, 1e-2]),
+        decay=st.sampled_from(["coupled", "decoupled", "unscaled"]),
+        maximize=st.booleans(),
+    ),
+    Adam: dict(
+        betas=st.sampled_from([(0.9, 0.999), (0.5, 0.9)]),
+        weight_decay=st.sampled_from([0.0, 1e-2]),
+        amsgrad=st.booleans(),
+        maximize=st.booleans(),
+    ),
+    AdamW: dict(amsgrad=st.booleans(), weight_decay=st.sampled_from([0.0, 0.1])),
+    RMSprop: dict(
+        momentum=st.sampled_from([0.0, 0.9]),
+        centered=st.booleans(),
+        weight_decay=st.sampled_from([0.0, 1e-3]),
+    ),
+    Adagrad: dict(lr_decay=st.sampled_from([0.0, 1e-2]), weight_decay=st.sampled_from([0.0, 0.1])),
+}
+
+
+@st.composite
+def optimizers(draw):
+    cls = draw(st.sampled_from(sorted(OPTIONS, key=lambda c: c.__name__)))
+    kwargs = {k: draw(v) for k, v in OPTIONS[cls].items()}
+    kwargs["lr"] = draw(st.sampled_from([1e-3, 0.05, 0.3]))
+    return cls, kwargs
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    optimizers(),
+    st.sampled_from([np.float32, np.float64]),
+    st.lists(st.integers(1, 6), min_size=1, max_size=3),
+)
+def test_traced_updates_give_the_planned_bits(opt, dtype, dims):
+    """Property: for any optimizer, options, dtype and shapes, the fast step (traced after
+    the first step) leaves the parameters and the whole state bit for bit where
+    ``opt.step()`` does, step after step."""
+    cls, kwargs = opt
+    shapes = [tuple(dims), (dims[0],)]
+    fast = run_both(twins(lambda ps: cls(ps, **kwargs), dtype, shapes), steps=4)
+    assert all(callable(u) for u in fast.traced.values())
+
+
+def test_options_read_live_and_a_changed_branch_is_traced_again():
+    """The learning rate is read at every step (no retrace); switching momentum off, then
+    on, changes a branch: that step is planned, the next one traced anew."""
+
+    def between(k, opt):
+        group = opt.param_groups[0]
+        group["lr"] = 0.1 / (k + 1)
+        if k == 3:
+            group["momentum"] = 0.0
+        if k == 6:
+            group["momentum"] = 0.9
+
+    pair = twins(lambda ps: SGD(ps, lr=0.1, momentum=0.9), np.float32)
+    fast = run_both(pair, steps=9, between=between)
+    assert all(callable(u) for u in fast.traced.values())
+    assert all("x1 != 0" in u.source or "momentum" in u.source for u in fast.traced.values())
+
+
+def test_amsgrad_switched_on_midway():
+    def between(k, opt):
+        opt.param_groups[0]["amsgrad"] = k >= 3
+
+    fast = run_both(twins(lambda ps: Adam(ps, lr=0.01), np.float64), steps=7, between=between)
+    assert all("np_maximum(" in u.source for u in fast.traced.values())
+
+
+def test_a_branch_that_keeps_changing_is_given_up():
+    def between(k, opt):
+        opt.param_groups[0]["weight_decay"] = 0.01 * (k % 2)
+
+    pair = twins(lambda ps: SGD(ps, lr=0.1, momentum=0.5), np.float32)
+    fast = run_both(pair, steps=12, between=between)
+    assert all(u is None for u in fast.traced.values())
+
+
+def test_the_trace_changes_nothing():
+    (params, opt), _ = twins(lambda ps: Adam(ps, lr=0.01), np.float32)
+    grads_for(params, np.random.default_rng(0))
+    opt.step()
+    before = {p: copy.deepcopy(opt.state[p]) for p in params}
+    for p in params:
+        trace(opt, opt.state[p], opt.param_groups[0])
+        assert opt.state[p]["step"] == before[p]["step"] == 1
+        assert opt.state[p]["exp_avg"].tobytes() == before[p]["exp_avg"].tobytes()
+
+
+def test_a_failed_check_leaves_the_state_as_it_was():
+    """Writes (Adam's step counter) come after every check: an update that returns False
+    has written nothing."""
+    (params, opt), _ = twins(lambda ps: Adam(ps, lr=0.01), np.float32)
+    grads_for(params, np.random.default_rng(0))
+    opt.step()
+    p = params[0]
+    update = trace(opt, opt.state[p], opt.param_groups[0])
+    opt.param_groups[0]["amsgrad"] = True
+    data, state = p.data.copy(), copy.deepcopy(opt.state[p])
+    s, t = np.empty_like(data), np.empty_like(data)
+    assert update(p.data, p.grad.data, opt.state[p], opt.param_groups[0], s, t) is False
+    assert opt.state[p]["step"] == state["step"] and p.data.tobytes() == data.tobytes()
+
+
+class Operators(Optimizer):
+    """A kernel doing its math with array operators, not ``xp`` calls."""
+
+    def __init__(self, params, lr=0.1):
+        super().__init__(params, dict(lr=lr))
+
+    def _init_state(self, p, group):
+        return {"step": 0}
+
+    def _plan(self, p, state, group):
+        state["step"] += 1
+        return operators_update, (), dict(lr=group["lr"])
+
+
+def operators_update(xp, param, grad, s, t, *, lr):
+    param -= lr * grad
+
+
+class Floats(Operators):
+    def _plan(self, p, state, group):
+        state["step"] += 1
+        return operators_update, (), dict(lr=group["lr"] / float(state["step"]))
+
+
+@pytest.mark.parametrize("cls", [Operators, Floats])
+def test_what_cannot_be_traced_keeps_the_plain_call(cls):
+    (params, opt), _ = twins(cls, np.float32)
+    grads_for(params, np.random.default_rng(0))
+    opt.step()
+    with pytest.raises(Untraceable):
+        trace(opt, opt.state[params[0]], opt.param_groups[0])
+    fast = run_both(twins(cls, np.float32), steps=4)
+    assert all(u is None for u in fast.traced.values())
