@@ -226,18 +226,19 @@ def cross_entropy_forward(c, o, x, labels, reduction, keep, n_rows):
     rows = c.rows(n_rows)
     z = f"z{o[1:]}"
     lines = [
-        # eager: z = x - max; losses = log(Σ e^z) - z[rows, labels]
-        f"{z} = np_subtract({x}, {x}.max(axis=1, keepdims=True))",
+        # eager: z = x - max; losses = log(Σ e^z) - z[rows, labels]. x.max(axis=1) is
+        # np.maximum.reduce(x, 1) behind a Python wrapper: the same reduction, called direct
+        f"{z} = np_subtract({x}, np_maximum.reduce({x}, 1, None, None, True))",
         f"{e_name} = np_exp({z})",
         # keepdims for the VJP's e / s; the same row sums as eager's sum(axis=1)
-        f"{s_name} = {e_name}.sum(axis=1, keepdims=True)",
+        f"{s_name} = np_add.reduce({e_name}, 1, None, None, True)",
         f"{o} = np_log({s_name}.reshape({n_rows})) - {z}[{rows}, {labels}]",
         f"del {z}",
     ]
-    if reduction == "mean":
-        lines.append(f"{o} = asarray({o}.sum() / {n_rows})")
+    if reduction == "mean":  # losses.sum() is np.add.reduce(losses, None)
+        lines.append(f"{o} = asarray(np_add.reduce({o}, None) / {n_rows})")
     elif reduction == "sum":
-        lines.append(f"{o} = asarray({o}.sum())")
+        lines.append(f"{o} = asarray(np_add.reduce({o}, None))")
     return lines
 
 

@@ -35,12 +35,32 @@ _NO_STATE: dict = {}  # what a traced update of a parameter without state reads 
 _RETRACES = 3  # traces per parameter dropped because a branch changed, before giving up
 
 
+def _base(opt, method):
+    """The chainrule Optimizer class when ``opt``'s ``method`` is the base class's own."""
+    mro = type(opt).__mro__
+    base = next((c for c in mro if c.__name__ == "Optimizer" and method in c.__dict__), None)
+    if base is None or getattr(type(opt), method) is not getattr(base, method):
+        return None
+    return base
+
+
+def zero_grad_lines(name, opt, set_to_none):
+    """The replay's lines for ``opt.zero_grad()`` (``opt`` bound as ``name``), or None
+    to call it: the base class's ``set_to_none`` loop, without the call around it."""
+    if not set_to_none or _base(opt, "zero_grad") is None:
+        return None
+    return [
+        f"for group_ in {name}.param_groups:",
+        "    for p_ in group_['params']:",
+        "        p_.grad = None",
+    ]
+
+
 def fast_step(opt):
     """A no-argument function doing ``opt.step()``'s work, or None when ``opt.step()``
     should be called as it is."""
-    optim = type(opt).__mro__
-    base = next((c for c in optim if c.__name__ == "Optimizer" and "step" in c.__dict__), None)
-    if base is None or type(opt).step is not base.step:
+    base = _base(opt, "step")
+    if base is None:
         return None
     params = [p for g in opt.param_groups for p in g["params"]]
     if any(type(p.data) is not np.ndarray or not p.data.flags.c_contiguous for p in params):

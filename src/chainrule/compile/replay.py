@@ -24,7 +24,7 @@ from chainrule.autograd.primitive import RAW
 from chainrule.compile import known_calls, lowering
 from chainrule.compile.capture import Ref, TensorRef
 from chainrule.compile.liveness import analyse
-from chainrule.compile.optimizer_step import fast_step
+from chainrule.compile.optimizer_step import fast_step, zero_grad_lines
 from chainrule.ops.labels import class_labels
 from chainrule.ops.linalg import _ones as _shared_ones
 from chainrule.tensor import Tensor
@@ -401,7 +401,12 @@ def build(program, guards, lower=True):
             replay = call.replay
             if call.kind == "optimizer.step":
                 replay = fast_step(call.obj) or replay
-            if replay is not None:
+            lines = None
+            if call.kind == "zero_grad" and em.numpy_only:
+                lines = zero_grad_lines(em.obj(call.obj, "G"), call.obj, call.key[2])
+            if lines is not None:
+                em.lines += lines
+            elif replay is not None:
                 em.lines.append(f"{em.obj(replay, 'C')}()")
         elif kind == "check":  # a validation eager mode makes: made again on this call
             _, fn, args = entry
