@@ -216,3 +216,15 @@ def test_what_cannot_be_traced_keeps_the_plain_call(cls):
         trace(opt, opt.state[params[0]], opt.param_groups[0])
     fast = run_both(twins(cls, np.float32), steps=4)
     assert all(u is None for u in fast.traced.values())
+
+
+def test_the_listing_in_the_docs_is_what_trace_gives():
+    """docs/compile.md prints SGD(momentum=0.9)'s traced update: it must be today's."""
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "compile.md").read_text()
+    listing = doc.split("<!-- traced-sgd-momentum")[1].split("```python\n")[1].split("```")[0]
+    (params, opt), _ = twins(lambda ps: SGD(ps, lr=0.1, momentum=0.9), np.float32)
+    grads_for(params, np.random.default_rng(0))
+    opt.step()
+    assert trace(opt, opt.state[params[0]], opt.param_groups[0]).source == listing

@@ -3,7 +3,7 @@
 A replay does not run the step's Python code, so it cannot notice a layer swapped for
 another, a parameter frozen, ``model.eval()``, or a parameter group added to the
 optimizer. Each guard is one comparison against the captured state (``is`` for objects,
-``==`` for shapes and dtypes); a few dozen of them cost about a microsecond. The modules
+``==`` for shapes and dtypes); a few dozen of them cost a few microseconds. The modules
 checked are those the step can reach: its closure, the globals it names, ``self`` of a
 bound method and the attributes of those objects, and its Module arguments.
 """

@@ -60,7 +60,8 @@ class _Tracer:
 
     def check(self, expr, answer):
         """Record that ``expr`` was ``answer`` (truthy or not) while tracing."""
-        line = f"if {'not ' if answer else ''}({expr}):\n        return False"
+        test = expr if expr.isidentifier() else f"({expr})"
+        line = f"if {'not ' if answer else ''}{test}:\n        return False"
         if line not in self.checked:  # _plan and the kernel often test the same option
             self.checked.add(line)
             self.prologue.append(line)
