@@ -2,8 +2,8 @@
 primitives' own functions, the lowered replay (NumPy calls into owned arrays, the paired
 cross-entropy), the lowered replay with the optimizer's earlier 1 MiB update chunks, and
 hand-written NumPy — the same model, optimizer (SGD, momentum 0.9) and batch as
-bench/train_step.py, one thread, interleaved round by round so that a shared machine's
-noise falls on every variant alike::
+bench/train_step.py, one thread (``--threads N`` for more), interleaved round by round
+so that a shared machine's noise falls on every variant alike::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compile_stages.py
 
@@ -31,7 +31,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+if "--threads" not in sys.argv:  # else the BLAS pool must be able to grow to --threads
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import common  # noqa: E402 - bench/ is not a package
 import compiled_peers  # noqa: E402
@@ -138,6 +139,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="small,medium,large")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
+    parser.add_argument(
+        "--optim-threads",
+        type=int,
+        help="threads of chainrule's optimizer update (default: optim.get_num_threads())",
+    )
     parser.add_argument(
         "--attribute", action="store_true", help="only the small replay's time, by removal"
     )
@@ -146,13 +153,15 @@ def main(argv=None):
 
     import chainrule.optim as optim
 
-    threadpool_limits(1)
-    optim.set_num_threads(1)
+    threadpool_limits(args.threads)
+    if args.optim_threads:
+        optim.set_num_threads(args.optim_threads)
     blas = next((i for i in threadpool_info() if i["user_api"] == "blas"), {})
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(
         f"BLAS {blas.get('internal_api')} {blas.get('version')} {blas.get('architecture')}, "
-        f"1 thread; load average {load}; min and median of {args.rounds} rounds, µs per step"
+        f"{args.threads} thread(s), optimizer {optim.get_num_threads()}; load average {load}; "
+        f"min and median of {args.rounds} rounds, µs per step"
     )
     if args.attribute:
         attribute(args.rounds)
