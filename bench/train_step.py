@@ -187,7 +187,7 @@ def worker_epoch(peer, data_dir, seed=0):
 
 
 def set_threads(n):
-    """In a worker: run BLAS, torch and XLA on ``n`` threads (None leaves the defaults).
+    """In a worker: run every library on ``n`` threads (None leaves the defaults).
 
     Returns the threadpoolctl limiter, which must stay alive for the limit to hold."""
     if not n:
@@ -200,9 +200,14 @@ def set_threads(n):
         )
     from threadpoolctl import threadpool_limits
 
-    # chainrule's optimizer keeps its own default (optim.get_num_threads: 1 on 2 cores,
-    # where a second update thread competes with BLAS's), as a user's run would
-    return threadpool_limits(n)
+    limits = threadpool_limits(n)
+    try:
+        from chainrule.optim import set_num_threads
+
+        set_num_threads(n)
+    except ImportError:
+        pass
+    return limits
 
 
 # ---------------------------------------------------------------- the parent
@@ -327,7 +332,7 @@ def main(argv=None):
     parser.add_argument(
         "--threads",
         type=int,
-        help="threads for BLAS, torch and XLA (chainrule's optimizer keeps its default); "
+        help="threads for every library (BLAS, torch, XLA, chainrule's optimizer); "
         "default: NumPy's BLAS default, which torch is set to match",
     )
     args = parser.parse_args(argv)
@@ -339,12 +344,7 @@ def main(argv=None):
     peers = [p for p in peers if p not in missing]
     env = environment(peers)
     if args.threads:
-        from chainrule.optim import get_num_threads
-
-        env["threads"] = (
-            f"{args.threads} for BLAS, torch and XLA (--threads); chainrule's optimizer "
-            f"update: its default, {get_num_threads()} here"
-        )
+        env["threads"] = f"{args.threads} for every library (--threads: BLAS, torch, XLA, optim)"
     else:
         env["threads"] = f"{common.blas_threads()} (NumPy's BLAS default; torch set to match)"
     results = {"environment": env, "steps": {}, "memory": {}}

