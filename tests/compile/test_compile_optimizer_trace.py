@@ -228,3 +228,20 @@ def test_the_listing_in_the_docs_is_what_trace_gives():
     grads_for(params, np.random.default_rng(0))
     opt.step()
     assert trace(opt, opt.state[params[0]], opt.param_groups[0]).source == listing
+
+
+@pytest.mark.parametrize("name", ["sgd-momentum", "adam"])
+def test_a_state_dict_loaded_between_replays_is_what_the_update_reads(name):
+    """load_state_dict replaces opt.state with a new dict: the replay's update must read
+    that one (its momentum buffers, Adam's step counts), as eager's opt.step() does."""
+    saved, count = {}, {}
+
+    def after(opt):
+        n = count[id(opt)] = count.get(id(opt), 0) + 1
+        if n == 2:
+            saved[id(opt)] = opt.state_dict()
+        if n == 5:
+            opt.load_state_dict(saved[id(opt)])
+
+    build = classifier(opt=OPTIMIZERS[name], activation="relu")
+    assert_same(build, batches(4, 3, [8] * 8), after_step=after, replays_at_least=3)

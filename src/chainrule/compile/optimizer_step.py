@@ -72,7 +72,8 @@ def fast_step(opt):
     for p in params:
         s, t = opt._buffers(0, np, p.data.dtype, p.data.size)
         scratch[id(p)] = (s.reshape(p.data.shape), t.reshape(p.data.shape))
-    state_of, init, plan = opt.state, opt._init_state, opt._plan
+    # opt.state is read at each use, never kept: load_state_dict replaces the dict
+    init, plan = opt._init_state, opt._plan
     traced = {}  # parameter -> its traced update, or None once given up
     retraces = {}  # parameter -> traces dropped because a branch changed
     fresh_tried = set()  # parameters traced once without state
@@ -82,7 +83,7 @@ def fast_step(opt):
             state = init(p, group)
         kernel, arrays, scalars = plan(p, state, group)
         if state:
-            state_of[p] = state
+            opt.state[p] = state
         kernel(np, p.data, grad.data, *arrays, s, t, **scalars)
 
     def first_traced(p, grad, state, group, s, t):
@@ -105,10 +106,11 @@ def fast_step(opt):
         s2, t2 = np.empty_like(s), np.empty_like(t)
         took = update(param, grad.data, mine, group, s2, t2)
         planned(p, grad, state, group, s, t)
-        same = took and _equal(param, p.data) and _same_state(mine, state_of.get(p, {}))
+        same = took and _equal(param, p.data) and _same_state(mine, opt.state.get(p, {}))
         traced[p] = update if same else None
 
     def step():
+        state_of = opt.state
         for group in opt.param_groups:
             for p in group["params"]:
                 grad = p.grad
