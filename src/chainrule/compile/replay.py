@@ -34,6 +34,20 @@ class Stale(Exception):
     """A guard failed: what was captured no longer describes the step."""
 
 
+class BranchChanged(Stale):
+    """A branch on the step's inputs (``cross_entropy``'s "no row is ignore_index") would
+    go the other way, found before the replay did anything: a capture of the same
+    signature on the other path may replay this call instead."""
+
+
+def _first_branch(**kwargs):
+    """:func:`.known_calls.same_branch` for a check the replay makes first."""
+    try:
+        known_calls.same_branch(**kwargs)
+    except Stale:
+        raise BranchChanged from None
+
+
 def _grad_data(t):
     g = t.grad
     if g is None:
@@ -373,6 +387,9 @@ def build(program, guards, lower=True):
     nodes = program.nodes
     em.plan_lowering(lambda entry: _uses(entry, nodes), lower)
     classes = _label_classes(program, nodes) if em.numpy_only else {}
+    # the checks before anything else: raising there leaves everything as it was
+    code = program.code
+    leading = next((k for k, e in enumerate(code) if e[0] != "check"), len(code))
     last = {}
     for k, entry in enumerate(program.code):
         for n in em.uses(entry):
@@ -410,6 +427,8 @@ def build(program, guards, lower=True):
                 em.lines.append(f"{em.obj(replay, 'C')}()")
         elif kind == "check":  # a validation eager mode makes: made again on this call
             _, fn, args = entry
+            if fn is known_calls.same_branch and k < leading:
+                fn = _first_branch  # nothing is done yet: another capture may take the call
             kw = ", ".join(f"{k}={em.expr(v)}" for k, v in args.items())
             check = f"{em.obj(fn, 'C')}({kw})"
             labels = _range_checked(entry, classes)

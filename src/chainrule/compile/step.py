@@ -15,6 +15,10 @@ with that signature replay the recorded NumPy calls (:mod:`.replay`). Another si
 — the last, smaller batch of an epoch, float64 data — is captured separately; the cache
 holds ``max_cache`` signatures (least recently used dropped first). When a guard finds
 that the model, a parameter or the optimizer changed, that signature is captured again.
+A branch on the step's inputs (``cross_entropy``'s fused path, taken when no label is
+``ignore_index``) splits a signature into paths: captures pair up by the path their call
+took, and a replay whose first check finds the other path hands the call to that path's
+replay (:class:`~.replay.BranchChanged`), up to four paths per signature.
 """
 
 from __future__ import annotations
@@ -32,13 +36,16 @@ from chainrule.compile import guards as _guards
 from chainrule.compile import refusals
 from chainrule.compile.calls_text import inputs
 from chainrule.compile.capture import Recorder
+from chainrule.compile.known_calls import same_branch
 from chainrule.compile.plan import StepsDiffer, plan
 from chainrule.compile.refusals import CaptureError
-from chainrule.compile.replay import Stale, compile_replay
+from chainrule.compile.replay import BranchChanged, Stale, compile_replay
 from chainrule.compile.source import render
 from chainrule.tensor import Tensor
 
 _MAX_ATTEMPTS = 3  # pairs of consecutive captures that may disagree before refusing
+_MAX_PATHS = 4  # captures kept per signature for the paths of its branches
+_MISS = object()
 
 
 def _flatten(args, kwargs):
@@ -90,14 +97,43 @@ def _flatten(args, kwargs):
 class _Entry:
     """One signature: a first capture waiting for its second, or a ready replay."""
 
-    __slots__ = ("attempts", "first", "program", "replay", "source")
+    __slots__ = ("attempts", "others", "pending", "program", "replay", "source")
 
     def __init__(self):
         self.attempts = 0  # captures compared so far without agreement
-        self.first = None
+        self.pending = {}  # branch answers -> a capture waiting for its second
         self.replay = None
         self.source = None
         self.program = None
+        self.others = []  # (replay, source, program) of the other paths, latest first
+
+    def other_path(self, arrays):
+        """Replay ``arrays`` with a capture of another path, which then comes first;
+        ``_MISS`` when none takes it (each stops at its first check if not its path)."""
+        for k, (replay, source, program) in enumerate(self.others):
+            try:
+                out = replay(arrays)
+            except BranchChanged:
+                continue
+            except Stale:  # the model changed under this one: it is of no more use
+                del self.others[k]
+                return self.other_path(arrays)
+            self.others[k] = (self.replay, self.source, self.program)
+            self.replay, self.source, self.program = replay, source, program
+            return out
+        return _MISS
+
+    def add(self, replay, source, program):
+        """The newest capture replays first; the one it displaces is kept as a path."""
+        if self.replay is not None:
+            self.others.insert(0, (self.replay, self.source, self.program))
+            del self.others[_MAX_PATHS - 1 :]
+        self.replay, self.source, self.program = replay, source, program
+
+
+def _branch_answers(rec):
+    """What a capture's branches on the step's inputs answered (one path's key)."""
+    return tuple(e[2]["expected"] for e in rec.code if e[0] == "check" and e[1] is same_branch)
 
 
 class CompiledStep:
@@ -134,6 +170,14 @@ class CompiledStep:
         if entry is not None and entry.replay is not None:
             try:
                 out = entry.replay(arrays)
+            except BranchChanged:  # this batch takes the other path: replay it if known
+                out = _MISS if self._hooked(args, kwargs) else entry.other_path(arrays)
+                if out is not _MISS:
+                    self.replays += 1
+                    self._cache.move_to_end(sig)
+                    return out
+                if self._hooked(args, kwargs):
+                    return self.fn(*args, **kwargs)
             except Stale:
                 if self._hooked(args, kwargs):  # a monitor's hooks for this call: eager
                     return self.fn(*args, **kwargs)
@@ -169,10 +213,13 @@ class CompiledStep:
             raise
         rec.release()
         self.captures += 1
-        if entry.first is None:
-            entry.first = rec
+        key = _branch_answers(rec)  # captures pair up by the path their batch took
+        first = entry.pending.pop(key, None)
+        if first is None:
+            entry.pending[key] = rec
+            while len(entry.pending) > _MAX_PATHS:
+                del entry.pending[next(iter(entry.pending))]
             return out
-        first, entry.first = entry.first, None
         try:
             try:
                 program = plan(first, rec)
@@ -183,11 +230,10 @@ class CompiledStep:
                 entry.attempts += 1
                 if entry.attempts >= _MAX_ATTEMPTS:
                     raise
-                entry.first = rec
+                entry.pending[key] = rec
                 return out
             checks = _guards.guards(program, self.fn, args, kwargs)
-            entry.replay, entry.source = compile_replay(program, checks)
-            entry.program = program
+            entry.add(*compile_replay(program, checks), program)
         except CaptureError as e:
             del self._cache[sig]
             if not self.fallback:
