@@ -245,3 +245,22 @@ def test_a_state_dict_loaded_between_replays_is_what_the_update_reads(name):
 
     build = classifier(opt=OPTIMIZERS[name], activation="relu")
     assert_same(build, batches(4, 3, [8] * 8), after_step=after, replays_at_least=3)
+
+
+class Decaying(SGD):
+    """A subclass whose _plan counts on the optimizer itself: a trace would freeze it."""
+
+    calls = 0
+
+    def _plan(self, p, state, group):
+        self.calls += 1
+        kernel, arrays, scalars = super()._plan(p, state, group)
+        scalars["lr"] = group["lr"] * 0.9**self.calls
+        return kernel, arrays, scalars
+
+
+def test_a_subclass_with_its_own_plan_keeps_the_plain_call():
+    pair = twins(lambda ps: Decaying(ps, lr=0.1, momentum=0.9), np.float32)
+    fast = run_both(pair, steps=5)
+    assert all(u is None for u in fast.traced.values())
+    assert pair[0][1].calls == pair[1][1].calls == 10  # no extra _plan call for a trace

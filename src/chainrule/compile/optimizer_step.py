@@ -16,7 +16,9 @@ elementwise, so whole arrays give the same bits as the runner's chunks):
   state (``_init_state`` if new), ``_plan`` (which advances step counters and reads the
   group's current lr), then ``kernel(xp, param, grad, *state_arrays, s, t, **scalars)``.
 
-A parameter is traced after its first planned update, once its state exists; the first
+Only the built-in optimizers' ``_plan`` are traced (a subclass's own ``_plan`` may read
+or count on the optimizer itself, which a trace would freeze). A parameter is traced
+after its first planned update, once its state exists; the first
 traced update is made on copies too and compared bit for bit with the planned one, and a
 trace that differs, or whose branches keep changing, is dropped for good. Larger models,
 and optimizers with their own ``step``, replay ``opt.step()`` itself.
@@ -74,6 +76,9 @@ def fast_step(opt):
         scratch[id(p)] = (s.reshape(p.data.shape), t.reshape(p.data.shape))
     # opt.state is read at each use, never kept: load_state_dict replaces the dict
     init, plan = opt._init_state, opt._plan
+    # only chainrule's own plans, which read nothing but the group and the state: a
+    # subclass's _plan may keep counters on the optimizer, which a trace would freeze
+    traceable = type(opt)._plan.__module__.startswith("chainrule.optim.")
     traced = {}  # parameter -> its traced update, or None once given up
     retraces = {}  # parameter -> traces dropped because a branch changed
     fresh_tried = set()  # parameters traced once without state
@@ -91,7 +96,7 @@ def fast_step(opt):
         fresh = state is None  # traced on the state _init_state gives, if it is empty
         now = init(p, group) if fresh else state
         update = None
-        if not (fresh and (now or p in fresh_tried)):
+        if traceable and not (fresh and (now or p in fresh_tried)):
             fresh_tried.add(p)
             with contextlib.suppress(Untraceable):  # then the plain call stays
                 update = trace(opt, now, group)
