@@ -94,8 +94,8 @@ def fast_step(opt):
     def first_traced(p, grad, state, group, s, t):
         """Trace p's update, make it both ways (traced on copies), keep it if equal."""
         fresh = state is None  # traced on the state _init_state gives, if it is empty
-        now = init(p, group) if fresh else state
         update = None
+        now = init(p, group) if fresh and traceable and p not in fresh_tried else state
         if traceable and not (fresh and (now or p in fresh_tried)):
             fresh_tried.add(p)
             with contextlib.suppress(Untraceable):  # then the plain call stays
