@@ -264,3 +264,22 @@ def test_a_subclass_with_its_own_plan_keeps_the_plain_call():
     fast = run_both(pair, steps=5)
     assert all(u is None for u in fast.traced.values())
     assert pair[0][1].calls == pair[1][1].calls == 10  # no extra _plan call for a trace
+
+
+@pytest.mark.parametrize("name", ["sgd-momentum", "adam", "rmsprop", "adagrad"])
+@pytest.mark.parametrize("how", ["cleared", "loaded-empty"])
+def test_state_emptied_between_replays_starts_afresh_as_eagerly(name, how):
+    """opt.state emptied (cleared, or a fresh optimizer's state_dict loaded): the next
+    step makes new state with _init_state, as eager's opt.step() does, and the update is
+    traced again on it."""
+    count = {}
+
+    def after(opt):
+        n = count[id(opt)] = count.get(id(opt), 0) + 1
+        if n == 4 and how == "cleared":
+            opt.state.clear()
+        if n == 4 and how == "loaded-empty":
+            opt.load_state_dict(type(opt)(opt.param_groups[0]["params"]).state_dict())
+
+    build = classifier(opt=OPTIMIZERS[name], activation="relu")
+    assert_same(build, batches(4, 3, [8] * 9), after_step=after, replays_at_least=4)

@@ -124,10 +124,16 @@ def fast_step(opt):
                 state = state_of.get(p)
                 s, t = scratch[id(p)]
                 update = traced.get(p, False)
-                if update and update(
-                    p.data, grad.data, _NO_STATE if state is None else state, group, s, t
-                ):
-                    continue
+                if update:
+                    if state is not None:
+                        if update(p.data, grad.data, state, group, s, t):
+                            continue
+                    elif not update.writes_state:  # a stateless update (plain SGD)
+                        if update(p.data, grad.data, _NO_STATE, group, s, t):
+                            continue
+                    else:  # its state is gone (cleared, loaded empty): _init_state's turn
+                        planned(p, grad, state, group, s, t)
+                        continue
                 if update is False:  # not traced yet
                     first_traced(p, grad, state, group, s, t)
                     continue

@@ -197,6 +197,8 @@ class _Mapping:
             return self.written[key]
         if key not in self.data:
             raise Untraceable(f"{key!r} is not in {self.src}")  # KeyError eagerly
+        if self.writable:  # a state emptied since (cleared, or loaded from a fresh one)
+            self.t.check(f"{key!r} in {self.src}", True)
         value = self.data[key]
         if isinstance(value, np.ndarray):
             if key not in self.arrays:
