@@ -283,3 +283,23 @@ def test_state_emptied_between_replays_starts_afresh_as_eagerly(name, how):
 
     build = classifier(opt=OPTIMIZERS[name], activation="relu")
     assert_same(build, batches(4, 3, [8] * 9), after_step=after, replays_at_least=4)
+
+
+def test_a_parameter_swapped_into_a_group_is_updated_as_eagerly():
+    """The guards count a group's parameters; one swapped for another of the same count
+    is updated by the replay's step as opt.step() updates it."""
+    (pa, oa), (pb, ob) = twins(lambda ps: SGD(ps, lr=0.1, momentum=0.9), np.float32)
+    fast = fast_step(ob)
+    rng = np.random.default_rng(3)
+    for k in range(5):
+        if k == 2:
+            for params, opt in ((pa, oa), (pb, ob)):
+                params[0] = cr.nn.Parameter(np.full((5, 2), 0.5, np.float32))
+                opt.param_groups[0]["params"][0] = params[0]
+        grads = [rng.standard_normal(p.data.shape).astype(np.float32) for p in pa]
+        for params in (pa, pb):
+            for p, g in zip(params, grads):
+                p.grad = cr.Tensor(g.copy())
+        oa.step()
+        fast()
+        assert_same_state(pa, oa, pb, ob)

@@ -70,10 +70,17 @@ def fast_step(opt):
     whole = getattr(__import__(base.__module__, fromlist=["_WHOLE_BYTES"]), "_WHOLE_BYTES", 0)
     if sum(p.data.nbytes for p in params) >= whole:
         return None  # the runner chunks and threads large steps: keep it
-    scratch = {}
+    scratch = {}  # parameter -> (s, t), the kernel's scratch arrays shaped like it
+
+    def scratch_of(p):
+        st = scratch.get(p)
+        if st is None or st[0].shape != p.data.shape or st[0].dtype != p.data.dtype:
+            s, t = opt._buffers(0, np, p.data.dtype, p.data.size)
+            st = scratch[p] = (s.reshape(p.data.shape), t.reshape(p.data.shape))
+        return st
+
     for p in params:
-        s, t = opt._buffers(0, np, p.data.dtype, p.data.size)
-        scratch[id(p)] = (s.reshape(p.data.shape), t.reshape(p.data.shape))
+        scratch_of(p)
     # opt.state is read at each use, never kept: load_state_dict replaces the dict
     init, plan = opt._init_state, opt._plan
     # only chainrule's own plans, which read nothing but the group and the state: a
@@ -122,7 +129,7 @@ def fast_step(opt):
                 if grad is None:
                     continue
                 state = state_of.get(p)
-                s, t = scratch[id(p)]
+                s, t = scratch.get(p) or scratch_of(p)  # a parameter swapped into a group
                 update = traced.get(p, False)
                 if update:
                     if state is not None:
