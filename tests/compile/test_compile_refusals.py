@@ -307,3 +307,63 @@ def test_the_replayed_label_check_sees_every_label_dtype(dtype, bad):
     y[1] = bad
     with pytest.raises(ValueError, match=f"label {bad} is out of range for 3 classes.*row 1"):
         step(x, y)
+
+
+NOTEBOOK_STEP = """
+def step(x, y):
+    loss = F.cross_entropy(model(cr.Tensor(x)), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss
+"""
+
+
+def test_names_rebound_to_a_new_model_and_optimizer_are_captured_again():
+    """A notebook re-runs the cell that makes ``model`` and ``opt``: the step's globals
+    now name new objects, and the next call must train those (eagerly: the new model),
+    not replay the old ones."""
+    data = batches(4, 3, [8] * 8)
+    ns = {"cr": cr, "F": F}
+    exec(NOTEBOOK_STEP, ns)
+    ns["model"], ns["opt"] = setup()
+    step = cr.compile(ns["step"])
+    for x, y in data[:4]:
+        step(x, y)
+    assert step.replays == 2
+    ns["model"], ns["opt"] = setup()  # the cell again: same initial weights, new objects
+    eager = {"cr": cr, "F": F}
+    exec(NOTEBOOK_STEP, eager)
+    eager["model"], eager["opt"] = setup()
+    for x, y in data[4:]:
+        assert step(x, y).data.tobytes() == eager["step"](x, y).data.tobytes()
+    for a, b in zip(ns["model"].parameters(), eager["model"].parameters()):
+        assert a.data.tobytes() == b.data.tobytes()
+    assert step.replays == 4  # captured twice on the new objects, then replayed
+
+
+def test_a_closure_variable_rebound_is_captured_again():
+    model, opt = setup()
+    scale = [2.0]
+
+    def make():
+        factor = scale[0]
+
+        def step(x, y):
+            loss = F.cross_entropy(model(cr.Tensor(x)) * factor, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step
+
+    step = cr.compile(make())
+    for x, y in DATA[:3]:
+        step(x, y)
+    assert step.replays == 1
+    cell = step.fn.__closure__[[c for c in step.fn.__code__.co_freevars].index("factor")]
+    cell.cell_contents = 3.0  # what `nonlocal factor; factor = 3.0` does
+    captures = step.captures
+    step(*DATA[3])
+    assert step.captures == captures + 1  # not a replay with the old factor baked in

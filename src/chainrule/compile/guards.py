@@ -5,7 +5,8 @@ another, a parameter frozen, ``model.eval()``, or a parameter group added to the
 optimizer. Each guard is one comparison against the captured state (``is`` for objects,
 ``==`` for shapes and dtypes); a few dozen of them cost a few microseconds. The modules
 checked are those the step can reach: its closure, the globals it names, ``self`` of a
-bound method and the attributes of those objects, and its Module arguments.
+bound method and the attributes of those objects, and its Module arguments. And each
+name the step reads (closure variables, globals) must still name the same object.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def guards(program, fn, args, kwargs):
             for k, g in enumerate(groups)
         ]
         out.append((" and ".join(parts), {"o": opt}))
+    out += _names(fn)
     seen = set()
     for root in reachable_modules(fn, args, kwargs):
         for _, m in root.named_modules():
@@ -106,6 +108,38 @@ def guards(program, fn, args, kwargs):
                 objs[f"p{k}"] = p
                 parts.append(f"{{m}}._parameters.get({name!r}) is {{p{k}}}")
             out.append((" and ".join(parts), objs))
+    return out
+
+
+def _code_names(code):
+    """The global names a code object and the functions defined inside it read."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _code_names(const)
+    return names
+
+
+def _names(fn):
+    """Guards that the step's names still mean what they meant: each closure variable and
+    each global it reads is the object it was at capture. A notebook that re-runs the
+    cell making ``model`` and ``opt`` gives the step new objects under the same names; a
+    replay would train the old ones."""
+    target = getattr(fn, "__func__", fn)
+    code = getattr(target, "__code__", None)
+    if code is None:
+        return []
+    out = []
+    for cell in getattr(target, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell (a name bound later): leave it
+            continue
+        out.append(("{c}.cell_contents is {v}", {"c": cell, "v": value}))
+    glb = getattr(target, "__globals__", {})
+    for name in sorted(_code_names(code)):
+        if name in glb:
+            out.append((f"{{g}}.get({name!r}) is {{v}}", {"g": glb, "v": glb[name]}))
     return out
 
 
