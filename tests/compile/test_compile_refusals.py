@@ -367,3 +367,62 @@ def test_a_closure_variable_rebound_is_captured_again():
     captures = step.captures
     step(*DATA[3])
     assert step.captures == captures + 1  # not a replay with the old factor baked in
+
+
+HELPER_STEP = """
+def forward(x):
+    return model(cr.Tensor(x))
+
+
+def step(x, y):
+    loss = F.cross_entropy(forward(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss
+"""
+
+
+def test_a_name_rebound_behind_a_helper_function_is_seen():
+    """The step reads ``model`` through a module-level helper: rebinding ``model`` is
+    seen there too (names are followed into the step's own functions)."""
+    data = batches(4, 3, [8] * 6)
+    ns = {"cr": cr, "F": F}
+    exec(HELPER_STEP, ns)
+    ns["model"], ns["opt"] = setup()
+    step = cr.compile(ns["step"])
+    for x, y in data[:3]:
+        step(x, y)
+    assert step.replays == 1
+    new_model, _ = setup()
+    ns["model"] = new_model
+    captures = step.captures
+    step(*data[3])
+    assert step.captures == captures + 1
+    assert all(p.grad is not None for p in new_model.parameters())  # its forward ran
+
+
+class Trainer:
+    def __init__(self):
+        self.model, self.opt = setup()
+
+    def step(self, x, y):
+        loss = F.cross_entropy(self.model(cr.Tensor(x)), y)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return loss
+
+
+def test_an_attribute_of_self_rebound_is_seen():
+    trainer = Trainer()
+    step = cr.compile(trainer.step)
+    for x, y in DATA[:3]:
+        step(x, y)
+    assert step.replays == 1
+    trainer.model, trainer.opt = setup()  # a method step whose trainer got new objects
+    eager = Trainer()
+    for x, y in DATA[3:]:
+        assert step(x, y).data.tobytes() == eager.step(x, y).data.tobytes()
+    for a, b in zip(trainer.model.parameters(), eager.model.parameters()):
+        assert a.data.tobytes() == b.data.tobytes()

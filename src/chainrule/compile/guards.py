@@ -12,6 +12,7 @@ name the step reads (closure variables, globals) must still name the same object
 from __future__ import annotations
 
 import contextlib
+import types
 
 from chainrule.compile import refusals
 from chainrule.tensor import Tensor
@@ -120,26 +121,40 @@ def _code_names(code):
     return names
 
 
-def _names(fn):
+def _names(fn, depth=2, seen=None):
     """Guards that the step's names still mean what they meant: each closure variable and
-    each global it reads is the object it was at capture. A notebook that re-runs the
-    cell making ``model`` and ``opt`` gives the step new objects under the same names; a
-    replay would train the old ones."""
+    each global it reads is the object it was at capture, and so are the attributes a
+    bound method's code reads from ``self``; functions found there are followed
+    ``depth`` levels (a module-level ``forward`` reading the global ``model``). A notebook
+    that re-runs the cell making ``model`` and ``opt`` gives the step new objects under
+    the same names; a replay would train the old ones."""
+    seen = set() if seen is None else seen
     target = getattr(fn, "__func__", fn)
     code = getattr(target, "__code__", None)
-    if code is None:
+    if code is None or id(target) in seen:
         return []
-    out = []
+    seen.add(id(target))
+    found = []  # (namespace expression, its object, the value)
     for cell in getattr(target, "__closure__", None) or ():
         try:
-            value = cell.cell_contents
+            found.append(("{c}.cell_contents is {v}", {"c": cell}, cell.cell_contents))
         except ValueError:  # an empty cell (a name bound later): leave it
             continue
-        out.append(("{c}.cell_contents is {v}", {"c": cell, "v": value}))
+    names = sorted(_code_names(code))
     glb = getattr(target, "__globals__", {})
-    for name in sorted(_code_names(code)):
-        if name in glb:
-            out.append((f"{{g}}.get({name!r}) is {{v}}", {"g": glb, "v": glb[name]}))
+    found += [(f"{{g}}.get({n!r}) is {{v}}", {"g": glb}, glb[n]) for n in names if n in glb]
+    owner = getattr(fn, "__self__", None)
+    attrs = getattr(owner, "__dict__", None)
+    if isinstance(attrs, dict):
+        found += [
+            (f"{{d}}.get({n!r}) is {{v}}", {"d": attrs}, attrs[n]) for n in names if n in attrs
+        ]
+    out = []
+    for expr, objs, value in found:
+        out.append((expr, {**objs, "v": value}))
+        user = not (getattr(value, "__module__", None) or "").startswith("chainrule")
+        if depth and user and isinstance(value, types.FunctionType | types.MethodType):
+            out += _names(value, depth - 1, seen)  # the library's own names do not move
     return out
 
 
