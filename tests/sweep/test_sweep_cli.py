@@ -321,6 +321,10 @@ def test_every_trial_failed_exits_1_and_the_rerun_says_they_failed(toy_path, tmp
     assert len(lines(tmp_path / "o" / "trials.jsonl")) == 2  # nothing ran again
 
 
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_sweep_and_its_workers_without_tracebacks(toy_path, tmp_path):
     calls = tmp_path / "calls.txt"
     spec = tmp_path / "toy.toml"
@@ -334,6 +338,11 @@ def test_ctrl_c_stops_the_sweep_and_its_workers_without_tracebacks(toy_path, tmp
         stdin=subprocess.DEVNULL,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
+        # and SIGINT at its default, as a shell gives a foreground job: an ignored SIGINT
+        # is inherited, and then the driver never sees Ctrl-C (once in a few full runs
+        # here, the sweep ran all 8 trials and exited 0: something in this test process
+        # had SIGINT ignored while it started the driver)
+        preexec_fn=_default_sigint,
     )
     records = out / "trials.jsonl"
     deadline = time.monotonic() + 120
