@@ -319,22 +319,27 @@ def step(x, y):
 """
 
 
+def notebook(source, data=()):
+    """A namespace like a notebook's globals, with ``source`` run in it and ``model`` and
+    ``opt`` set; the compiled ``step`` of it after one call per batch of ``data``."""
+    ns = {"cr": cr, "F": F}
+    exec(source, ns)
+    ns["model"], ns["opt"] = setup()
+    step = cr.compile(ns["step"])
+    for x, y in data:
+        step(x, y)
+    return ns, step
+
+
 def test_names_rebound_to_a_new_model_and_optimizer_are_captured_again():
     """A notebook re-runs the cell that makes ``model`` and ``opt``: the step's globals
     now name new objects, and the next call must train those (eagerly: the new model),
     not replay the old ones."""
     data = batches(4, 3, [8] * 8)
-    ns = {"cr": cr, "F": F}
-    exec(NOTEBOOK_STEP, ns)
-    ns["model"], ns["opt"] = setup()
-    step = cr.compile(ns["step"])
-    for x, y in data[:4]:
-        step(x, y)
+    ns, step = notebook(NOTEBOOK_STEP, data[:4])
     assert step.replays == 2
     ns["model"], ns["opt"] = setup()  # the cell again: same initial weights, new objects
-    eager = {"cr": cr, "F": F}
-    exec(NOTEBOOK_STEP, eager)
-    eager["model"], eager["opt"] = setup()
+    eager, _ = notebook(NOTEBOOK_STEP)
     for x, y in data[4:]:
         assert step(x, y).data.tobytes() == eager["step"](x, y).data.tobytes()
     for a, b in zip(ns["model"].parameters(), eager["model"].parameters()):
@@ -372,27 +377,14 @@ def test_a_closure_variable_rebound_is_captured_again():
 HELPER_STEP = """
 def forward(x):
     return model(cr.Tensor(x))
-
-
-def step(x, y):
-    loss = F.cross_entropy(forward(x), y)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    return loss
-"""
+""" + NOTEBOOK_STEP.replace("model(cr.Tensor(x))", "forward(x)")
 
 
 def test_a_name_rebound_behind_a_helper_function_is_seen():
     """The step reads ``model`` through a module-level helper: rebinding ``model`` is
     seen there too (names are followed into the step's own functions)."""
     data = batches(4, 3, [8] * 6)
-    ns = {"cr": cr, "F": F}
-    exec(HELPER_STEP, ns)
-    ns["model"], ns["opt"] = setup()
-    step = cr.compile(ns["step"])
-    for x, y in data[:3]:
-        step(x, y)
+    ns, step = notebook(HELPER_STEP, data[:3])
     assert step.replays == 1
     new_model, _ = setup()
     ns["model"] = new_model
