@@ -60,6 +60,17 @@ class TensorRef(Ref):
         return f"TensorRef({self.n})"
 
 
+def template_refs(value):
+    """The node indices of the :class:`Ref` objects inside a template, in order."""
+    if isinstance(value, Ref):
+        return [value.n]
+    if isinstance(value, (tuple, list)):
+        return [r for v in value for r in template_refs(v)]
+    if isinstance(value, dict):
+        return [r for v in value.values() for r in template_refs(v)]
+    return []
+
+
 class Node:
     """One array of the step.
 

@@ -238,17 +238,6 @@ _SIDE_EFFECTS = {"optimizer.step", "scheduler.step", "dropout", "randn", "rand"}
 _SIDE_EFFECTS |= {k + "_like" for k in ("randn", "rand")}
 
 
-def _refs(value, ref):
-    """The node indices of the ``ref`` (capture.Ref) objects inside a template."""
-    if isinstance(value, ref):
-        return [value.n]
-    if isinstance(value, (tuple, list)):
-        return [r for v in value for r in _refs(v, ref)]
-    if isinstance(value, dict):
-        return [r for v in value.values() for r in _refs(v, ref)]
-    return []
-
-
 def _branch_check(rec, predicate, frame):
     """A library function whose answer decides a branch on values (``cross_entropy``'s
     "no row is ignore_index"). Its arguments and its answer now are recorded as a
@@ -268,9 +257,9 @@ def _branch_check(rec, predicate, frame):
     # the profile function is not called for calls made from inside it: this is unrecorded
     expected = bool(predicate(**values))
     entry = ("check", same_branch, {"predicate": predicate, "expected": expected, "args": args})
-    from chainrule.compile.capture import Ref  # capture imports this module
+    from chainrule.compile.capture import template_refs  # capture imports this module
 
-    if all(rec.nodes[n].kind in ("arg", "ext") for n in _refs(args, Ref)):
+    if all(rec.nodes[n].kind in ("arg", "ext") for n in template_refs(args)):
         at = 0  # after the checks already moved first, in their order
         while at < len(rec.code) and rec.code[at][0] == "check" and rec.code[at][1] is same_branch:
             at += 1

@@ -22,7 +22,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import RAW
 from chainrule.compile import known_calls, lowering
-from chainrule.compile.capture import Ref, TensorRef
+from chainrule.compile.capture import Ref, TensorRef, template_refs
 from chainrule.compile.liveness import analyse
 from chainrule.compile.optimizer_step import fast_step, zero_grad_lines
 from chainrule.ops.labels import class_labels
@@ -175,7 +175,7 @@ class _Emitter:
         node = self.p.nodes[entry[1]]
         kernel = self.kernel[entry[1]]
         if kernel == "cross_entropy":  # the forward reads x and labels, the VJP g, labels
-            labels = _template_refs(node.info[2 if node.kind == "fwd" else 5])
+            labels = template_refs(node.info[2 if node.kind == "fwd" else 5])
             return [node.info[1][0] if node.kind == "fwd" else node.info[2], *labels]
         refs = _reads(node)
         return refs if kernel.reads is None else [refs[i] for i in kernel.reads]
@@ -209,9 +209,6 @@ class _Emitter:
 
     def shape_of(self, i):
         return self.cur[i].shape
-
-    def dtype_of(self, i):
-        return self.cur[i].dtype
 
     def _destination(self, n, k, ins, inplace):
         """The array node n's result is written into: that of an input the kernel may
@@ -315,16 +312,16 @@ def _uses(entry, nodes):
     if kind == "node":
         node = nodes[entry[1]]
         if node.kind in ("fwd", "vjp"):
-            return _reads(node) + _template_refs(node.info[2 if node.kind == "fwd" else 5])
+            return _reads(node) + template_refs(node.info[2 if node.kind == "fwd" else 5])
         if node.kind == "add":
             return _reads(node)
         return [node.info[0]] if node.kind == "seedcopy" else []
     if kind == "setgrad":
         return [entry[2]]
     if kind == "check":
-        return _template_refs(entry[2])
+        return template_refs(entry[2])
     if kind == "end":
-        return _template_refs(entry[1])
+        return template_refs(entry[1])
     return []
 
 
@@ -367,16 +364,6 @@ def _range_checked(entry, classes):
     if n not in classes or type(ignore) is not int or 0 <= ignore < classes[n]:
         return None
     return n
-
-
-def _template_refs(value):
-    if isinstance(value, Ref):
-        return [value.n]
-    if isinstance(value, (tuple, list)):
-        return [r for v in value for r in _template_refs(v)]
-    if isinstance(value, dict):
-        return [r for v in value.values() for r in _template_refs(v)]
-    return []
 
 
 def build(program, guards, lower=True):

@@ -95,7 +95,8 @@ def _flatten(args, kwargs):
 
 
 class _Entry:
-    """One signature: a first capture waiting for its second, or a ready replay."""
+    """One signature: captures waiting for their second (one per path), and the replays
+    of the paths captured (the one used last first)."""
 
     __slots__ = ("attempts", "others", "pending", "program", "replay", "source")
 
@@ -171,13 +172,13 @@ class CompiledStep:
             try:
                 out = entry.replay(arrays)
             except BranchChanged:  # this batch takes the other path: replay it if known
-                out = _MISS if self._hooked(args, kwargs) else entry.other_path(arrays)
+                if self._hooked(args, kwargs):
+                    return self.fn(*args, **kwargs)
+                out = entry.other_path(arrays)
                 if out is not _MISS:
                     self.replays += 1
                     self._cache.move_to_end(sig)
                     return out
-                if self._hooked(args, kwargs):
-                    return self.fn(*args, **kwargs)
             except Stale:
                 if self._hooked(args, kwargs):  # a monitor's hooks for this call: eager
                     return self.fn(*args, **kwargs)
