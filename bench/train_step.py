@@ -20,7 +20,10 @@ Each library runs in its own worker process, so thread pools (OpenBLAS, PyTorch'
 OpenMP, XLA's) never compete and peak memory is clean. The parent drives the workers in
 turn, one timed sample each (A B C D A B C D ...), so noise from a shared machine falls
 evenly on every peer; the noise figure is the interquartile range over the median.
-Torch gets as many threads as NumPy's BLAS has; XLA uses one per core.
+Torch gets as many threads as NumPy's BLAS has; XLA uses one per core. With
+``--threads N`` below the core count each worker is pinned to N cores (the only limit XLA
+obeys), and the ``cores used`` column (the worker's CPU time over its wall time) shows
+what each library really used.
 """
 
 from __future__ import annotations
@@ -75,10 +78,11 @@ def worker_step(peer, size):
         if cmd[0] != "run":
             break
         inner = int(cmd[1])
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(inner):
             step()
-        _reply({"t": (time.perf_counter() - t0) / inner})
+        # the process's CPU time (all its threads) too: how many cores the step used
+        _reply({"t": (time.perf_counter() - t0) / inner, "cpu": (time.process_time() - c0) / inner})
 
 
 def _rss_bytes():
@@ -189,15 +193,19 @@ def worker_epoch(peer, data_dir, seed=0):
 def set_threads(n):
     """In a worker: run every library on ``n`` threads (None leaves the defaults).
 
+    Below the machine's core count the worker is also pinned to its first ``n`` allowed
+    cores, before any library starts a pool: XLA sizes its thread pools from the CPU
+    affinity mask and no flag limits them (``--xla_cpu_multi_thread_eigen=false``, this
+    bench's earlier setting, left JAX's "one thread" step using 1.8 cores here), so the
+    mask is what makes "n threads" hold for JAX as it does for the others.
+
     Returns the threadpoolctl limiter, which must stay alive for the limit to hold."""
     if not n:
         return None
     n = int(n)
-    if n == 1:  # XLA reads its flags at import, so before JAX is imported
-        os.environ["XLA_FLAGS"] = (
-            os.environ.get("XLA_FLAGS", "")
-            + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-        )
+    allowed = sorted(os.sched_getaffinity(0))
+    if n < len(allowed):
+        os.sched_setaffinity(0, allowed[:n])
     from threadpoolctl import threadpool_limits
 
     limits = threadpool_limits(n)
@@ -253,7 +261,8 @@ SETTLE_SECONDS = 0.2
 
 
 def measure_steps(size, peers, rounds, sample_seconds=SAMPLE_SECONDS):
-    """``{peer: [seconds per step, one per round]}``, sampled in turn A B C D A B ...
+    """``{peer: [seconds per step, one per round]}``, sampled in turn A B C D A B ...,
+    and ``{peer: [CPU seconds per step]}`` (every thread of the worker).
 
     Every peer's sample lasts about the same wall time (``sample_seconds``), so on a
     busy machine each is equally likely to be interrupted by another process.
@@ -262,14 +271,17 @@ def measure_steps(size, peers, rounds, sample_seconds=SAMPLE_SECONDS):
     try:
         inner = {p: max(1, round(sample_seconds / w.ask()["t"])) for p, w in workers.items()}
         samples = {p: [] for p in peers}
+        cpu = {p: [] for p in peers}
         for _ in range(rounds):
             for p, w in workers.items():
-                samples[p].append(w.ask(f"run {inner[p]}")["t"])
+                reply = w.ask(f"run {inner[p]}")
+                samples[p].append(reply["t"])
+                cpu[p].append(reply["cpu"])
                 time.sleep(SETTLE_SECONDS)
     finally:
         for w in workers.values():
             w.close()
-    return samples
+    return samples, cpu
 
 
 def one_shot(*args):
@@ -344,7 +356,10 @@ def main(argv=None):
     peers = [p for p in peers if p not in missing]
     env = environment(peers)
     if args.threads:
-        env["threads"] = f"{args.threads} for every library (--threads: BLAS, torch, XLA, optim)"
+        env["threads"] = (
+            f"{args.threads} for every library (--threads: BLAS, torch, optim; each worker"
+            f" pinned to {args.threads} core(s) when fewer than the machine's: XLA's limit)"
+        )
     else:
         env["threads"] = f"{common.blas_threads()} (NumPy's BLAS default; torch set to match)"
     results = {"environment": env, "steps": {}, "memory": {}}
@@ -352,8 +367,9 @@ def main(argv=None):
 
     for size in args.sizes.split(","):
         layers, n = common.SIZES[size]
-        samples = measure_steps(size, peers, args.rounds, args.sample_ms / 1e3)
+        samples, cpu = measure_steps(size, peers, args.rounds, args.sample_ms / 1e3)
         results["steps"][size] = samples
+        results.setdefault("cpu", {})[size] = cpu
         base = statistics.median(samples["chainrule"]) if "chainrule" in samples else None
         best = min(samples["chainrule"]) if "chainrule" in samples else None
         hand = statistics.median(samples["numpy"]) if "numpy" in samples else None
@@ -365,11 +381,12 @@ def main(argv=None):
             ratio_min = f"{low / best:.2f}" if best else "-"
             row = [common.LABELS[p], f"{med * 1e3:.3f}", f"±{iqr * 100:.0f}%", f"{low * 1e3:.3f}"]
             to_hand = f"{med / hand:.2f}" if hand else "-"
-            rows.append([*row, f"{n / med:,.0f}", ratio, ratio_min, to_hand])
+            cores = f"{statistics.median(cpu[p]) / med:.2f}"
+            rows.append([*row, f"{n / med:,.0f}", ratio, ratio_min, to_hand, cores])
         shape = "-".join(map(str, layers))
         print(f"\n{size}: {shape}, batch {n}, one step ({args.rounds} samples)")
         header = ["library", "median ms", "IQR", "min ms", "samples/s", "median / cr", "min / cr"]
-        header.append("time / hand NumPy")
+        header += ["time / hand NumPy", "cores used"]
         print(fmt_table(rows, header))
 
     if not args.no_memory:
