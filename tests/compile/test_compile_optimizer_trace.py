@@ -304,3 +304,124 @@ def test_a_parameter_swapped_into_a_group_is_updated_as_eagerly():
         oa.step()
         fast()
         assert_same_state(pa, oa, pb, ob)
+
+
+# ---------------------------------------------------------------- the combined update
+DEFAULTS = {
+    "sgd": lambda ps: SGD(ps, lr=0.1),
+    "sgd-momentum": lambda ps: SGD(ps, lr=0.1, momentum=0.9, weight_decay=1e-2),
+    "adam": lambda ps: Adam(ps, lr=0.01),
+    "adamw-amsgrad": lambda ps: AdamW(ps, lr=0.01, amsgrad=True),
+    "rmsprop": lambda ps: RMSprop(ps, lr=0.01, momentum=0.9, centered=True),
+    "adagrad": lambda ps: Adagrad(ps, lr=0.1, lr_decay=1e-2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEFAULTS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_combined_update_is_used_and_gives_the_planned_bits(name, dtype):
+    """Once every parameter is traced, one combined function makes the whole step (the
+    group's reads and checks once); its steps leave everything where opt.step() does."""
+    fast = run_both(twins(DEFAULTS[name], dtype, ((3, 4), (3,), (2, 3))), steps=6)
+    run = fast.whole["run"]
+    assert run is not None and fast.whole["dropped"] == 0
+    assert run.core.source.count("grp_0['lr']") == 1  # read once for three parameters
+
+
+def groups_of(make_group):
+    def make(ps):
+        return make_group([{"params": ps[:2], "lr": 0.2}, {"params": ps[2:], "lr": 0.01}])
+
+    return make
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        groups_of(lambda g: SGD(g, lr=0.1, momentum=0.9)),
+        groups_of(lambda g: SGD([g[0], {**g[1], "momentum": 0.5, "nesterov": True}], lr=0.1)),
+        groups_of(lambda g: Adam([g[0], {**g[1], "betas": (0.5, 0.9)}], lr=0.1)),
+    ],
+    ids=["sgd", "sgd-other-options", "adam-other-betas"],
+)
+def test_each_group_reads_its_own_options_in_the_combined_update(make):
+    """Two groups with different options: each group's reads are made once, from it."""
+    fast = run_both(twins(make, np.float32, ((3, 4), (3,), (4, 2), (4,))), steps=6)
+    source = fast.whole["run"].core.source
+    assert source.count("grp_0['lr']") == 1 and source.count("grp_1['lr']") == 1
+
+
+def test_per_parameter_state_stays_per_parameter():
+    """Adam with one parameter left without a gradient for its first two steps: its step
+    count lags the others' for good, so a combined update that shared a state read
+    across the group would give other bits."""
+    (pa, oa), (pb, ob) = twins(lambda ps: Adam(ps, lr=0.05), np.float64, ((3, 4), (3,)))
+    fast = fast_step(ob)
+    rng = np.random.default_rng(5)
+    for k in range(7):
+        grads = [rng.standard_normal(p.data.shape) for p in pa]
+        for params in (pa, pb):
+            for i, (p, g) in enumerate(zip(params, grads)):
+                p.grad = None if (i == 1 and k < 2) else cr.Tensor(g.copy())
+        oa.step()
+        fast()
+        assert_same_state(pa, oa, pb, ob)
+    assert fast.whole["run"] is not None
+    assert [ob.state[p]["step"] for p in pb] == [7, 5]
+
+
+def test_a_failed_check_in_the_combined_update_changes_nothing():
+    pair = twins(lambda ps: Adam(ps, lr=0.01), np.float32)
+    fast = run_both(pair, steps=4)
+    (params, opt) = pair[1]
+    run = fast.whole["run"]
+    opt.param_groups[0]["amsgrad"] = True
+    before = [(p.data.copy(), copy.deepcopy(opt.state[p])) for p in params]
+    assert run(opt.param_groups, opt.state) is False
+    for p, (data, state) in zip(params, before):
+        assert p.data.tobytes() == data.tobytes() and opt.state[p]["step"] == state["step"]
+    # and the steps after it go parameter by parameter, then combine again: as eagerly
+    (pa, oa), _ = pair
+    oa.param_groups[0]["amsgrad"] = True
+    rng = np.random.default_rng(9)
+    for _ in range(4):
+        grads = [rng.standard_normal(p.data.shape).astype(np.float32) for p in pa]
+        for ps in (pa, params):
+            for p, g in zip(ps, grads):
+                p.grad = cr.Tensor(g.copy())
+        oa.step()
+        fast()
+        assert_same_state(pa, oa, params, opt)
+    assert fast.whole["dropped"] == 1 and "np_maximum(" in fast.whole["run"].core.source
+
+
+@pytest.mark.parametrize("change", ["grad-missing", "param-swapped", "group-added"])
+def test_the_combined_update_hands_over_when_the_parameters_change(change):
+    """A parameter without a gradient, a parameter swapped in, a group added: the
+    combined update does nothing and the step goes parameter by parameter, as eagerly."""
+    (pa, oa), (pb, ob) = twins(lambda ps: SGD(ps, lr=0.1, momentum=0.9), np.float32)
+    fast = fast_step(ob)
+    rng = np.random.default_rng(4)
+    extra = {}
+    for k in range(6):
+        if k == 3:
+            for name, (params, opt) in (("a", (pa, oa)), ("b", (pb, ob))):
+                if change == "param-swapped":
+                    params[0] = cr.nn.Parameter(np.full((3, 4), 0.5, np.float32))
+                    opt.param_groups[0]["params"][0] = params[0]
+                if change == "group-added":
+                    extra[name] = cr.nn.Parameter(np.ones((2,), np.float32))
+                    opt.add_param_group({"params": [extra[name]], "lr": 0.3})
+        grads = [rng.standard_normal(p.data.shape).astype(np.float32) for p in pa]
+        for name, params in (("a", pa), ("b", pb)):
+            for i, (p, g) in enumerate(zip(params, grads)):
+                missing = change == "grad-missing" and k == 3 and i == 0
+                p.grad = None if missing else cr.Tensor(g.copy())
+            if name in extra:
+                extra[name].grad = cr.Tensor(np.full((2,), 0.25, np.float32))
+        oa.step()
+        fast()
+        assert_same_state(pa, oa, pb, ob)
+        if extra:
+            assert extra["a"].data.tobytes() == extra["b"].data.tobytes()
+    assert fast.whole["dropped"] == 1 and fast.whole["run"] is not None

@@ -31,7 +31,7 @@ import copy
 
 import numpy as np
 
-from chainrule.compile.optimizer_trace import Untraceable, trace
+from chainrule.compile.optimizer_trace import Untraceable, combine, trace
 
 _NO_STATE: dict = {}  # what a traced update of a parameter without state reads (never written)
 _RETRACES = 3  # traces per parameter dropped because a branch changed, before giving up
@@ -121,12 +121,15 @@ def fast_step(opt):
         same = took and _equal(param, p.data) and _same_state(mine, opt.state.get(p, {}))
         traced[p] = update if same else None
 
-    def step():
+    def each():
+        """The step parameter by parameter; True when every one took its traced update."""
         state_of = opt.state
+        fast = True
         for group in opt.param_groups:
             for p in group["params"]:
                 grad = p.grad
                 if grad is None:
+                    fast = False
                     continue
                 state = state_of.get(p)
                 s, t = scratch.get(p) or scratch_of(p)  # a parameter swapped into a group
@@ -140,7 +143,9 @@ def fast_step(opt):
                             continue
                     else:  # its state is gone (cleared, loaded empty): _init_state's turn
                         planned(p, grad, state, group, s, t)
+                        fast = False
                         continue
+                fast = False
                 if update is False:  # not traced yet
                     first_traced(p, grad, state, group, s, t)
                     continue
@@ -148,9 +153,66 @@ def fast_step(opt):
                     retraces[p] = retraces.get(p, 0) + 1
                     traced[p] = False if retraces[p] <= _RETRACES else None
                 planned(p, grad, state, group, s, t)
+        return fast
+
+    # Once every parameter takes its traced update, the traces are combined into one
+    # function (optimizer_trace.combine): the group's reads and checks made once, no
+    # loop, no call per parameter. It is a rewrite of traces each already checked
+    # against the planned update on first use, so it is not checked again: that would
+    # copy the whole model and its state at once, above an eager step's peak memory.
+    whole = {"run": None, "dropped": 0}
+
+    def step():
+        run = whole["run"]
+        if run is not None:
+            if run(opt.param_groups, opt.state):
+                return
+            whole["run"] = None  # something changed: parameter by parameter, then rebuild
+            whole["dropped"] += 1
+        if each() and whole["dropped"] <= _RETRACES:
+            whole["run"] = _combined(opt, traced, scratch)
 
     step.traced = traced  # {parameter: update, or None where it is planned}, for tests
+    step.whole = whole  # whole["run"]: the combined update in use, for tests
     return step
+
+
+def _combined(opt, traced, scratch):
+    """``run(groups, state_of) -> bool``: every parameter's traced update in one call,
+    after checking that the groups hold the same parameters, each with a gradient and
+    the state its trace expects; False (nothing done) where anything differs."""
+    groups = [list(g["params"]) for g in opt.param_groups]
+    core = combine([[traced[p] for p in ps] for ps in groups])
+    ns = {"core": core, "NO_STATE": _NO_STATE}
+    lines = ["def run(groups, state_of):", f"    if len(groups) != {len(groups)}:"]
+    lines.append("        return False")
+    args, k = [], 0
+    for gi, ps in enumerate(groups):
+        lines += [f"    grp_{gi} = groups[{gi}]", f"    ps_{gi} = grp_{gi}['params']"]
+        lines += [f"    if len(ps_{gi}) != {len(ps)}:", "        return False"]
+        args.append(f"grp_{gi}")
+        for j, p in enumerate(ps):
+            ns[f"p_{k}"] = p
+            ns[f"S_{k}"], ns[f"T_{k}"] = scratch[p]
+            missing = "return False" if traced[p].writes_state else f"st_{k} = NO_STATE"
+            lines += [
+                f"    if ps_{gi}[{j}] is not p_{k}:",
+                "        return False",
+                f"    g_{k} = p_{k}.grad",
+                f"    if g_{k} is None:",
+                "        return False",
+                f"    st_{k} = state_of.get(p_{k})",
+                f"    if st_{k} is None:",
+                f"        {missing}",
+            ]
+            args += [f"p_{k}.data", f"g_{k}.data", f"st_{k}", f"S_{k}", f"T_{k}"]
+            k += 1
+    lines.append(f"    return core({', '.join(args)})")
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, "<cr.compile optimizer step>", "exec"), ns)
+    run = ns["run"]
+    run.core, run.source = core, source
+    return run
 
 
 def _equal(a, b):

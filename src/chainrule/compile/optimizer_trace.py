@@ -296,4 +296,81 @@ def trace(opt, state, group):
     update = ns["update"]
     update.source = source
     update.writes_state = any(line.startswith("st[") for line in t.body)
+    update.parts = (tuple(t.prologue), tuple(t.body), dict(t.ns))  # for combine()
     return update
+
+
+_PER_PARAM = frozenset({"P", "G", "st", "S", "T"})
+
+
+def combine(groups):
+    """One function doing every parameter's traced update, from ``groups``: per param
+    group, the list of its parameters' traces (``trace()`` results).
+
+    Returns ``core(grp_0, P_0, G_0, st_0, S_0, T_0, P_1, .., grp_1, ..)``, with
+    ``.source``: every trace's reads and checks first, then every trace's calls and
+    state writes, so that a failed check still changes nothing. Each trace's names get
+    its parameter's suffix, and a read, sum or check whose text (so renamed) was already
+    made is not made again: chiefly the group's options (``x3_g0 = grp_0['lr']``, ``if
+    x5_g0:``), which calls of ``update`` per parameter read and check again each time.
+    Both are sound because reads and checks have no effects and touch only the groups,
+    which no update writes, and each parameter's own state, which only its update
+    writes (after all of them)."""
+    import ast
+
+    head, prologue, body, ns = [], [], [], {}
+    made: dict[str, str] = {}  # an expression, renamed -> the local holding it
+    checked: set[str] = set()
+    pi = 0  # the parameter's index over all groups
+    for gi, traces in enumerate(groups):
+        head.append(f"grp_{gi}")
+        for update in traces:
+            head += [f"{n}_{pi}" for n in ("P", "G", "st", "S", "T")]
+            pro, bod, names = update.parts
+            rename = {"grp": f"grp_{gi}", **{n: f"{n}_{pi}" for n in _PER_PARAM}}
+            mine = set(_PER_PARAM)  # this parameter's names: its arrays, state, constants
+            for name, value in names.items():
+                if name.startswith("np_"):
+                    ns[name] = value
+                else:  # a constant object of this trace (a NumPy scalar, inf, ...)
+                    rename[name] = f"{name}_{pi}"
+                    ns[rename[name]] = value
+                    mine.add(name)
+
+            def renamed(node, rename=rename):
+                for n in ast.walk(node):
+                    if isinstance(n, ast.Name) and n.id in rename:
+                        n.id = rename[n.id]
+                return ast.unparse(node)
+
+            for line in pro:
+                (stmt,) = ast.parse(line).body
+                if isinstance(stmt, ast.If):  # a check: if ...: return False
+                    text = renamed(stmt)
+                    if text not in checked:
+                        checked.add(text)
+                        prologue.append(text)
+                    continue
+                (target,) = stmt.targets
+                used = {n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}
+                key = renamed(stmt.value)
+                if key not in made:
+                    if used & mine:
+                        mine.add(target.id)
+                        made[key] = f"{target.id}_{pi}"
+                    else:  # the group's alone: named for it
+                        name = f"{target.id}_g{gi}"
+                        made[key] = f"{name}_{pi}" if name in made.values() else name
+                    prologue.append(f"{made[key]} = {key}")
+                elif used & mine:
+                    mine.add(target.id)
+                rename[target.id] = made[key]
+            body += [renamed(ast.parse(line)) for line in bod]
+            pi += 1
+    lines = [f"def core({', '.join(head)}):"]
+    lines += ["    " + ln.replace("\n", "\n    ") for ln in [*prologue, *body, "return True"]]
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, "<cr.compile optimizer step>", "exec"), ns)
+    core = ns["core"]
+    core.source = source
+    return core
