@@ -79,7 +79,7 @@ def available(name) -> bool:
     try:
         if name == "torch":
             import torch  # noqa: F401
-        elif name == "jax":
+        elif name.startswith("jax"):  # jax, jaxgemm
             import jax  # noqa: F401
     except ImportError:
         return False

@@ -96,12 +96,17 @@ def attribute(rounds, inner=500):
         ]
 
     ret = [ln for ln in lines if ln.strip().startswith("return")]
+    guards = []  # the leading checks: `if not (...): raise Stale`, one or more
+    for ln in lines[1:]:
+        if not ln.strip().startswith(("if not (", "raise Stale")):
+            break
+        guards.append(ln)
     # the label check: the labels' largest value, and the full check called when it fails
     tops = [ln for ln in lines if re.match(r"\s+(if )?top\d+ ", ln)]
     drops = {
         "the label check": tops + called(check),
         "the loss value": [ln for ln in lines if "np_log(" in ln or " = asarray(" in ln] + ret,
-        "the guards": lines[1:3],
+        "the guards": guards,
         "the optimizer step": called(optimizer),
     }
 

@@ -1,5 +1,5 @@
 """Peers that bench/train_step.py adds to bench/common.py's tables: chainrule compiled
-(``cr.compile``) and the GEMM limit.
+(``cr.compile``), the GEMM limit and JAX's own GEMMs.
 
 * ``compiled``: the same model, optimizer and step as the ``chainrule`` peer, wrapped in
   ``cr.compile``; its first calls (the warm-up) capture, the timed ones replay.
@@ -7,6 +7,9 @@
   backward at 3 layers: every product a training step cannot avoid), on the same
   arrays. Nothing else — no bias, activation, softmax or update — so it is the floor
   for any NumPy MLP step: the issue's "measured GEMM limit".
+* ``jaxgemm``: the same 8 products jitted by JAX (XLA's CPU GEMMs), all 8 results
+  returned so that none is dropped. Set against ``gemm`` it separates what JAX gains
+  from faster products from what it gains by fusing the rest of the step.
 """
 
 from __future__ import annotations
@@ -61,6 +64,34 @@ def step_gemm(layers, x, y, weights=None):
     return step
 
 
+def step_jax_gemm(layers, x, y, weights=None):
+    import common
+    import jax
+    import jax.numpy as jnp
+
+    weights = weights or common.init_weights(layers)
+    ws = [jnp.asarray(w) for w, _ in weights]
+    rng = np.random.default_rng(0)  # like step_gemm's: the products' time, not values
+    hs = [jnp.asarray(x)] + [
+        jnp.asarray(rng.standard_normal((len(x), w.shape[0])).astype(np.float32)) for w in ws
+    ]
+    deltas = [jnp.asarray(rng.standard_normal(h.shape).astype(np.float32)) for h in hs[1:]]
+
+    @jax.jit
+    def products(hs, ws, deltas):
+        out = [h @ w.T for h, w in zip(hs, ws)]  # a_k = h_{k-1} W_kᵀ
+        for k in range(len(ws) - 1, -1, -1):  # ∂L/∂W_k = δ_kᵀ h_{k-1}; δ_{k-1} = δ_k W_k
+            out.append(deltas[k].T @ hs[k])
+            if k:
+                out.append(deltas[k] @ ws[k])
+        return out
+
+    def step():
+        jax.block_until_ready(products(hs, ws, deltas))
+
+    return step
+
+
 def epoch_compiled(layers, weights):
     import common
 
@@ -96,6 +127,10 @@ def register(common):
     if "compiled" in common.MAKERS:
         return
     common.PEERS = ("chainrule", "compiled", *common.PEERS[1:], "gemm")
-    common.LABELS.update({"compiled": "chainrule compiled", "gemm": "GEMM limit"})
-    common.MAKERS.update({"compiled": step_compiled, "gemm": step_gemm})
+    if "jax" in common.PEERS:
+        common.PEERS += ("jaxgemm",)
+    common.LABELS.update(
+        {"compiled": "chainrule compiled", "gemm": "GEMM limit", "jaxgemm": "JAX GEMMs only"}
+    )
+    common.MAKERS.update({"compiled": step_compiled, "gemm": step_gemm, "jaxgemm": step_jax_gemm})
     common.EPOCH_MAKERS["compiled"] = epoch_compiled
