@@ -1,14 +1,16 @@
 """What each stage of ``cr.compile`` buys, in one process: eager, the replay calling the
 primitives' own functions, the lowered replay (NumPy calls into owned arrays, the paired
-cross-entropy), the lowered replay with the optimizer's earlier 1 MiB update chunks, and
-hand-written NumPy — the same model, optimizer (SGD, momentum 0.9) and batch as
+cross-entropy) with its traced updates called parameter by parameter and as it is (one
+combined function), the lowered replay with the optimizer's earlier 1 MiB update chunks,
+and hand-written NumPy — the same model, optimizer (SGD, momentum 0.9) and batch as
 bench/train_step.py, one thread (``--threads N`` for more), interleaved round by round
 so that a shared machine's noise falls on every variant alike::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compile_stages.py
 
 The ``primitive calls`` variant is the replay before lowering: the same program built
-with ``lower=False``. ``1 MiB chunks`` differs from ``lowered`` only in the optimizer
+with ``lower=False``. ``update parameter by parameter`` keeps the traced updates apart
+(small models only: larger ones call ``opt.step()`` itself). ``1 MiB chunks`` differs from ``lowered`` only in the optimizer
 runner's chunk size (it matters only above the 2 MiB whole-step threshold, so medium
 and large). Every variant trains its own copy of the same initial weights.
 
@@ -52,6 +54,15 @@ def compiled_step(layers, x, y, lower=True):
         entry = step.compiled._latest()
         checks = guards.guards(entry.program, step.compiled.fn, step.args, {})
         entry.replay, entry.source = replay.compile_replay(entry.program, checks, lower=False)
+    return step
+
+
+def per_parameter(step):
+    """``step`` with its replay's optimizer step kept parameter by parameter: the traced
+    updates not combined into one function (the replay before that change)."""
+    ns = step.compiled._latest().replay.__globals__
+    for fast in (v for v in ns.values() if hasattr(v, "whole")):
+        fast.whole.update(run=None, dropped=1 << 30)
     return step
 
 
@@ -180,6 +191,7 @@ def main(argv=None):
         variants = {
             "eager": common.step_chainrule(layers, x, y),
             "replay, primitive calls": compiled_step(layers, x, y, lower=False),
+            "lowered, update parameter by parameter": per_parameter(compiled_step(layers, x, y)),
             "replay, lowered": lowered,
             "lowered, 1 MiB update chunks": chunked(compiled_step(layers, x, y), 1 << 20),
             "hand NumPy": common.step_numpy(layers, x, y),

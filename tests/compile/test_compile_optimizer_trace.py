@@ -425,3 +425,14 @@ def test_the_combined_update_hands_over_when_the_parameters_change(change):
         if extra:
             assert extra["a"].data.tobytes() == extra["b"].data.tobytes()
     assert fast.whole["dropped"] == 1 and fast.whole["run"] is not None
+
+
+def test_the_combined_listing_in_the_docs_is_what_combine_gives():
+    """docs/compile.md prints SGD(momentum=0.9)'s combined update for a weight and a
+    bias: it must be today's."""
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "compile.md").read_text()
+    listing = doc.split("<!-- combined-sgd-momentum")[1].split("```python\n")[1].split("```")[0]
+    fast = run_both(twins(lambda ps: SGD(ps, lr=0.1, momentum=0.9), np.float32), steps=3)
+    assert fast.whole["run"].core.source == listing

@@ -347,6 +347,10 @@ def combine(groups):
                 (stmt,) = ast.parse(line).body
                 if isinstance(stmt, ast.If):  # a check: if ...: return False
                     text = renamed(stmt)
+                    test = stmt.test  # ast.unparse drops the parentheses of not (a != b)
+                    negated = isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)
+                    if negated and not isinstance(test.operand, ast.Name):
+                        text = f"if not ({ast.unparse(test.operand)}):\n    return False"
                     if text not in checked:
                         checked.add(text)
                         prologue.append(text)
