@@ -10,9 +10,10 @@ so that a shared machine's noise falls on every variant alike::
 
 The ``primitive calls`` variant is the replay before lowering: the same program built
 with ``lower=False``. ``update parameter by parameter`` keeps the traced updates apart
-(small models only: larger ones call ``opt.step()`` itself). ``1 MiB chunks`` differs from ``lowered`` only in the optimizer
-runner's chunk size (it matters only above the 2 MiB whole-step threshold, so medium
-and large). Every variant trains its own copy of the same initial weights.
+(small models only: larger ones call ``opt.step()`` itself). ``1 MiB chunks`` differs
+from ``lowered`` only in the optimizer runner's chunk size (it matters only above the
+2 MiB whole-step threshold, so medium and large). Every variant trains its own copy of
+the same initial weights.
 
 ``--attribute`` instead splits the small replay's time by removing one kind of line at a
 time from the generated function (the label check, the loss value, the guards, the
