@@ -16,6 +16,11 @@ elementwise, so whole arrays give the same bits as the runner's chunks):
   state (``_init_state`` if new), ``_plan`` (which advances step counters and reads the
   group's current lr), then ``kernel(xp, param, grad, *state_arrays, s, t, **scalars)``.
 
+Once every parameter takes its traced update, the traces are combined into one function
+for the whole step (:func:`.optimizer_trace.combine`), which hands back to the loop
+above, having done nothing, whenever a parameter, a gradient, a state or a branch is not
+what it was built for.
+
 Only the built-in optimizers' ``_plan`` are traced (a subclass's own ``_plan`` may read
 or count on the optimizer itself, which a trace would freeze). A parameter is traced
 after its first planned update, once its state exists; the first
