@@ -114,12 +114,13 @@ def optimizers(draw):
 )
 def test_traced_updates_give_the_planned_bits(opt, dtype, dims):
     """Property: for any optimizer, options, dtype and shapes, the fast step (traced after
-    the first step) leaves the parameters and the whole state bit for bit where
-    ``opt.step()`` does, step after step."""
+    the first step, combined into one function after the second) leaves the parameters
+    and the whole state bit for bit where ``opt.step()`` does, step after step."""
     cls, kwargs = opt
     shapes = [tuple(dims), (dims[0],)]
-    fast = run_both(twins(lambda ps: cls(ps, **kwargs), dtype, shapes), steps=4)
+    fast = run_both(twins(lambda ps: cls(ps, **kwargs), dtype, shapes), steps=5)
     assert all(callable(u) for u in fast.traced.values())
+    assert fast.whole["run"] is not None and fast.whole["dropped"] == 0
 
 
 def test_options_read_live_and_a_changed_branch_is_traced_again():
