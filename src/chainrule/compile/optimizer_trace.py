@@ -30,6 +30,7 @@ leaves the state as it was.
 
 from __future__ import annotations
 
+import ast
 import numbers
 import operator
 
@@ -316,8 +317,6 @@ def combine(groups):
     Both are sound because reads and checks have no effects and touch only the groups,
     which no update writes, and each parameter's own state, which only its update
     writes (after all of them)."""
-    import ast
-
     head, prologue, body, ns = [], [], [], {}
     made: dict[str, str] = {}  # an expression, renamed -> the local holding it
     checked: set[str] = set()
