@@ -203,9 +203,10 @@ def set_threads(n):
     if not n:
         return None
     n = int(n)
-    allowed = sorted(os.sched_getaffinity(0))
-    if n < len(allowed):
-        os.sched_setaffinity(0, allowed[:n])
+    if hasattr(os, "sched_setaffinity"):  # Linux; elsewhere XLA keeps every core
+        allowed = sorted(os.sched_getaffinity(0))
+        if n < len(allowed):
+            os.sched_setaffinity(0, allowed[:n])
     from threadpoolctl import threadpool_limits
 
     limits = threadpool_limits(n)
