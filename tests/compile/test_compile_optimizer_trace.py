@@ -59,19 +59,29 @@ def assert_same_state(pa, oa, pb, ob):
 
 def run_both(pair, steps, seed=1, between=None):
     """Step one twin with ``opt.step()``, the other with the replay's fast step."""
-    (pa, oa), (pb, ob) = pair
+    (pa, oa), (_, ob) = pair
     fast = fast_step(ob)
-    rng_a, rng_b = np.random.default_rng(seed), np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)
     for k in range(steps):
         if between is not None:
             between(k, oa)
             between(k, ob)
-        grads_for(pa, rng_a)
-        grads_for(pb, rng_b)
-        oa.step()
-        fast()
-        assert_same_state(pa, oa, pb, ob)
+        step_both(pair[0], pair[1], fast, rng, pa[0].data.dtype)
     return fast
+
+
+def step_both(a, b, fast, rng, dtype=np.float32, without=()):
+    """One step of twins ``a`` and ``b`` on the same random gradients (none for the
+    parameters at the indices in ``without``): ``opt.step()`` on a, the fast step on b,
+    then their parameters and states compared."""
+    (pa, oa), (pb, ob) = a, b
+    grads = [rng.standard_normal(p.data.shape).astype(dtype) for p in pa]
+    for params in (pa, pb):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            p.grad = None if i in without else cr.Tensor(g.copy())
+    oa.step()
+    fast()
+    assert_same_state(pa, oa, pb, ob)
 
 
 OPTIONS = {
@@ -298,13 +308,7 @@ def test_a_parameter_swapped_into_a_group_is_updated_as_eagerly():
             for params, opt in ((pa, oa), (pb, ob)):
                 params[0] = cr.nn.Parameter(np.full((5, 2), 0.5, np.float32))
                 opt.param_groups[0]["params"][0] = params[0]
-        grads = [rng.standard_normal(p.data.shape).astype(np.float32) for p in pa]
-        for params in (pa, pb):
-            for p, g in zip(params, grads):
-                p.grad = cr.Tensor(g.copy())
-        oa.step()
-        fast()
-        assert_same_state(pa, oa, pb, ob)
+        step_both((pa, oa), (pb, ob), fast, rng)
 
 
 # ---------------------------------------------------------------- the combined update
@@ -360,13 +364,7 @@ def test_per_parameter_state_stays_per_parameter():
     fast = fast_step(ob)
     rng = np.random.default_rng(5)
     for k in range(7):
-        grads = [rng.standard_normal(p.data.shape) for p in pa]
-        for params in (pa, pb):
-            for i, (p, g) in enumerate(zip(params, grads)):
-                p.grad = None if (i == 1 and k < 2) else cr.Tensor(g.copy())
-        oa.step()
-        fast()
-        assert_same_state(pa, oa, pb, ob)
+        step_both((pa, oa), (pb, ob), fast, rng, np.float64, without=(1,) if k < 2 else ())
     assert fast.whole["run"] is not None
     assert [ob.state[p]["step"] for p in pb] == [7, 5]
 
@@ -386,13 +384,7 @@ def test_a_failed_check_in_the_combined_update_changes_nothing():
     oa.param_groups[0]["amsgrad"] = True
     rng = np.random.default_rng(9)
     for _ in range(4):
-        grads = [rng.standard_normal(p.data.shape).astype(np.float32) for p in pa]
-        for ps in (pa, params):
-            for p, g in zip(ps, grads):
-                p.grad = cr.Tensor(g.copy())
-        oa.step()
-        fast()
-        assert_same_state(pa, oa, params, opt)
+        step_both((pa, oa), (params, opt), fast, rng)
     assert fast.whole["dropped"] == 1 and "np_maximum(" in fast.whole["run"].core.source
 
 
@@ -413,16 +405,10 @@ def test_the_combined_update_hands_over_when_the_parameters_change(change):
                 if change == "group-added":
                     extra[name] = cr.nn.Parameter(np.ones((2,), np.float32))
                     opt.add_param_group({"params": [extra[name]], "lr": 0.3})
-        grads = [rng.standard_normal(p.data.shape).astype(np.float32) for p in pa]
-        for name, params in (("a", pa), ("b", pb)):
-            for i, (p, g) in enumerate(zip(params, grads)):
-                missing = change == "grad-missing" and k == 3 and i == 0
-                p.grad = None if missing else cr.Tensor(g.copy())
-            if name in extra:
-                extra[name].grad = cr.Tensor(np.full((2,), 0.25, np.float32))
-        oa.step()
-        fast()
-        assert_same_state(pa, oa, pb, ob)
+        for x in extra.values():
+            x.grad = cr.Tensor(np.full((2,), 0.25, np.float32))
+        missing = (0,) if change == "grad-missing" and k == 3 else ()
+        step_both((pa, oa), (pb, ob), fast, rng, without=missing)
         if extra:
             assert extra["a"].data.tobytes() == extra["b"].data.tobytes()
     assert fast.whole["dropped"] == 1 and fast.whole["run"] is not None
