@@ -72,8 +72,8 @@ def fast_step(opt):
     params = [p for g in opt.param_groups for p in g["params"]]
     if any(type(p.data) is not np.ndarray or not p.data.flags.c_contiguous for p in params):
         return None
-    whole = getattr(__import__(base.__module__, fromlist=["_WHOLE_BYTES"]), "_WHOLE_BYTES", 0)
-    if sum(p.data.nbytes for p in params) >= whole:
+    runner = __import__(base.__module__, fromlist=["_WHOLE_BYTES"])
+    if sum(p.data.nbytes for p in params) >= getattr(runner, "_WHOLE_BYTES", 0):
         return None  # the runner chunks and threads large steps: keep it
     scratch = {}  # parameter -> (s, t), the kernel's scratch arrays shaped like it
 
