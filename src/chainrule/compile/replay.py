@@ -378,7 +378,7 @@ def build(program, guards, lower=True):
     code = program.code
     leading = next((k for k, e in enumerate(code) if e[0] != "check"), len(code))
     last = {}
-    for k, entry in enumerate(program.code):
+    for k, entry in enumerate(code):
         for n in em.uses(entry):
             last[n] = k
     head = ["def replay(args):"]
@@ -390,7 +390,7 @@ def build(program, guards, lower=True):
     for k in range(0, len(conditions), 8):
         chunk = " and ".join(conditions[k : k + 8])
         head.append(f"    if not ({chunk}):\n        raise Stale")
-    for k, entry in enumerate(program.code):
+    for k, entry in enumerate(code):
         kind = entry[0]
         if kind == "node" and entry[1] in em.kernel:
             em.lowered(entry[1], k)
@@ -416,7 +416,7 @@ def build(program, guards, lower=True):
             _, fn, args = entry
             if fn is known_calls.same_branch and k < leading:
                 fn = _first_branch  # nothing is done yet: another capture may take the call
-            kw = ", ".join(f"{k}={em.expr(v)}" for k, v in args.items())
+            kw = ", ".join(f"{name}={em.expr(v)}" for name, v in args.items())
             check = f"{em.obj(fn, 'C')}({kw})"
             labels = _range_checked(entry, classes)
             if labels is None:
