@@ -196,14 +196,19 @@ def set_threads(n):
     Below the machine's core count the worker is also pinned to its first ``n`` allowed
     cores, before any library starts a pool: XLA sizes its thread pools from the CPU
     affinity mask and no flag limits them (``--xla_cpu_multi_thread_eigen=false``, this
-    bench's earlier setting, left JAX's "one thread" step using 1.8 cores here), so the
-    mask is what makes "n threads" hold for JAX as it does for the others.
+    bench's earlier setting, left JAX's "one thread" step using 1.93 cores here), so the
+    mask is what makes "n threads" hold for JAX as it does for the others. With
+    ``CHAINRULE_BENCH_PIN=0`` (``--no-pin``) the earlier setting is made instead, to show
+    what it left JAX using (the ``cores used`` column).
 
     Returns the threadpoolctl limiter, which must stay alive for the limit to hold."""
     if not n:
         return None
     n = int(n)
-    if hasattr(os, "sched_setaffinity"):  # Linux; elsewhere XLA keeps every core
+    if os.environ.get("CHAINRULE_BENCH_PIN") == "0":
+        if n == 1:  # XLA reads its flags when JAX is imported, which is later
+            os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
+    elif hasattr(os, "sched_setaffinity"):  # Linux; elsewhere XLA keeps every core
         allowed = sorted(os.sched_getaffinity(0))
         if n < len(allowed):
             os.sched_setaffinity(0, allowed[:n])
@@ -224,11 +229,13 @@ class Worker:
     """A peer's worker process, talking JSON lines over pipes."""
 
     threads = None  # set by main(): every worker uses this many threads (None: defaults)
+    pin = True  # set by main(): pin workers to ``threads`` cores (--no-pin: XLA's flag)
 
     def __init__(self, *args):
         env = dict(os.environ)
         if Worker.threads:
             env["CHAINRULE_BENCH_THREADS"] = str(Worker.threads)
+            env["CHAINRULE_BENCH_PIN"] = "1" if Worker.pin else "0"
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--worker", *map(str, args)],
             stdin=subprocess.PIPE,
@@ -348,15 +355,23 @@ def main(argv=None):
         help="threads for every library (BLAS, torch, XLA, chainrule's optimizer); "
         "default: NumPy's BLAS default, which torch is set to match",
     )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="with --threads 1, limit XLA by its --xla_cpu_multi_thread_eigen=false flag "
+        "instead of pinning the workers (the earlier setting; see the cores used column)",
+    )
     args = parser.parse_args(argv)
-    Worker.threads = args.threads
+    Worker.threads, Worker.pin = args.threads, not args.no_pin
     peers = [p for p in args.peers.split(",") if p]
     missing = [p for p in peers if not common.available(p)]
     for p in missing:
         print(f"({common.LABELS[p]}: not installed, skipped)")
     peers = [p for p in peers if p not in missing]
     env = environment(peers)
-    if args.threads:
+    if args.threads and args.no_pin:
+        env["threads"] = f"{args.threads} for every library; XLA by its flag, not pinned"
+    elif args.threads:
         env["threads"] = (
             f"{args.threads} for every library (--threads: BLAS, torch, optim; each worker"
             f" pinned to {args.threads} core(s) when fewer than the machine's: XLA's limit)"
