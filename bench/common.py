@@ -11,6 +11,7 @@ blocks until the result is ready, so asynchronous dispatch does not flatter it.
 from __future__ import annotations
 
 import itertools
+import os
 import statistics
 
 import numpy as np
@@ -72,6 +73,16 @@ def blas_threads() -> int:
         return 1
     rows = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     return rows[0]["num_threads"] if rows else 1
+
+
+def pin_cores(n) -> None:
+    """Pin this process to its first ``n`` allowed cores (Linux only; elsewhere, and when
+    ``n`` is not below the allowed count, nothing). Call it before any library starts a
+    thread pool: XLA sizes its pools from the affinity mask, and no flag limits them."""
+    if hasattr(os, "sched_setaffinity"):
+        allowed = sorted(os.sched_getaffinity(0))
+        if n < len(allowed):
+            os.sched_setaffinity(0, allowed[:n])
 
 
 def available(name) -> bool:

@@ -1,10 +1,12 @@
 """What each stage of ``cr.compile`` buys, in one process: eager, the replay calling the
 primitives' own functions, the lowered replay (NumPy calls into owned arrays, the paired
-cross-entropy) with its traced updates called parameter by parameter and as it is (one
-combined function), the lowered replay with the optimizer's earlier 1 MiB update chunks,
-and hand-written NumPy — the same model, optimizer (SGD, momentum 0.9) and batch as
-bench/train_step.py, one thread (``--threads N`` for more), interleaved round by round
-so that a shared machine's noise falls on every variant alike::
+cross-entropy) with its traced updates called parameter by parameter, combined into one
+function with every call per parameter, and as it is (statements on the state alone made
+once over each group's joined buffers), the lowered replay with the optimizer's earlier
+1 MiB update chunks, and hand-written NumPy — the same model, optimizer (SGD, momentum
+0.9) and batch as bench/train_step.py, one thread (``--threads N`` for more),
+interleaved round by round so that a shared machine's noise falls on every variant
+alike::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compile_stages.py
 
@@ -12,8 +14,13 @@ The ``primitive calls`` variant is the replay before lowering: the same program 
 with ``lower=False``. ``update parameter by parameter`` keeps the traced updates apart
 (small models only: larger ones call ``opt.step()`` itself). ``1 MiB chunks`` differs
 from ``lowered`` only in the optimizer runner's chunk size (it matters only above the
-2 MiB whole-step threshold, so medium and large). Every variant trains its own copy of
-the same initial weights.
+2 MiB whole-step threshold, so medium and large). ``JAX jit`` is bench/train_step.py's
+JAX peer (left out with ``--no-jax`` or when JAX is not installed): timed in the same
+rounds, it meets the same moments of a shared machine's noise as the replay, which
+separate worker processes do not. The process is pinned to ``--threads`` cores (when
+fewer than it may use) so that XLA's pools have that many too; ``cores used`` (CPU time
+over wall time) shows what each variant took. Every variant trains its own copy of the
+same initial weights.
 
 ``--lines SIZE`` times the replay of one size statement by statement (``--steps N``
 replays) and totals the products, the optimizer step and the rest.
@@ -67,6 +74,15 @@ def per_parameter(step):
     ns = step.compiled._latest().replay.__globals__
     for fast in (v for v in ns.values() if hasattr(v, "whole")):
         fast.whole.update(run=None, dropped=1 << 30)
+    return step
+
+
+def calls_per_parameter(step):
+    """``step`` with its replay's combined update rebuilt with every call per parameter:
+    no statement made once over a group's joined buffers (the replay before that)."""
+    ns = step.compiled._latest().replay.__globals__
+    for fast in (v for v in ns.values() if hasattr(v, "whole")):
+        fast.rebuild(flat=False)
     return step
 
 
@@ -225,7 +241,9 @@ def main(argv=None):
         "--lines", metavar="SIZE", help="only the replay of SIZE, timed line by line"
     )
     parser.add_argument("--steps", type=int, default=5, help="replays for --lines")
+    parser.add_argument("--no-jax", action="store_true", help="leave out the JAX jit variant")
     args = parser.parse_args(argv)
+    common.pin_cores(args.threads)  # before JAX starts XLA's pools: --threads cores in all
     from threadpoolctl import threadpool_info, threadpool_limits
 
     import chainrule.optim as optim
@@ -246,8 +264,9 @@ def main(argv=None):
     if args.lines:
         profile_lines(args.lines, args.steps)
         return
-    print("| size | variant | min µs | median µs | min / hand NumPy |")
-    print("|---|---|---|---|---|")
+    jax = not args.no_jax and common.available("jax")
+    print("| size | variant | min µs | median µs | min / hand NumPy | median / hand | cores used |")
+    print("|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
         layers, n = common.SIZES[size]
         x, y = common.batch(layers, n)
@@ -256,22 +275,34 @@ def main(argv=None):
             "eager": common.step_chainrule(layers, x, y),
             "replay, primitive calls": compiled_step(layers, x, y, lower=False),
             "lowered, update parameter by parameter": per_parameter(compiled_step(layers, x, y)),
+            "lowered, combined, calls per parameter": calls_per_parameter(
+                compiled_step(layers, x, y)
+            ),
             "replay, lowered": lowered,
             "lowered, 1 MiB update chunks": chunked(compiled_step(layers, x, y), 1 << 20),
             "hand NumPy": common.step_numpy(layers, x, y),
         }
+        if jax:
+            variants["JAX jit"] = common.step_jax(layers, x, y)
+            for _ in range(3):  # its compilation
+                variants["JAX jit"]()
         times = {k: [] for k in variants}
+        cpu = dict.fromkeys(variants, 0.0)
         for _ in range(args.rounds):
             for name, step in variants.items():
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 for _ in range(INNER[size]):
                     step()
-                times[name].append((time.perf_counter() - t0) / INNER[size])
-        hand = min(times["hand NumPy"])
+                t1 = time.perf_counter()
+                cpu[name] += time.process_time() - c0
+                times[name].append((t1 - t0) / INNER[size])
+        hand, hand_median = min(times["hand NumPy"]), statistics.median(times["hand NumPy"])
         for name, ts in times.items():
+            median = statistics.median(ts)
             print(
-                f"| {size} | {name} | {min(ts) * 1e6:,.1f} | {statistics.median(ts) * 1e6:,.1f} "
-                f"| {min(ts) / hand:.2f} |"
+                f"| {size} | {name} | {min(ts) * 1e6:,.1f} | {median * 1e6:,.1f} "
+                f"| {min(ts) / hand:.2f} | {median / hand_median:.2f} "
+                f"| {cpu[name] / (sum(ts) * INNER[size]):.2f} |"
             )
 
 

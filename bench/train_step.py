@@ -208,10 +208,8 @@ def set_threads(n):
     if os.environ.get("CHAINRULE_BENCH_PIN") == "0":
         if n == 1:  # XLA reads its flags when JAX is imported, which is later
             os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
-    elif hasattr(os, "sched_setaffinity"):  # Linux; elsewhere XLA keeps every core
-        allowed = sorted(os.sched_getaffinity(0))
-        if n < len(allowed):
-            os.sched_setaffinity(0, allowed[:n])
+    else:
+        common.pin_cores(n)
     from threadpoolctl import threadpool_limits
 
     limits = threadpool_limits(n)

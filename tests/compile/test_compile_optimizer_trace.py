@@ -423,3 +423,77 @@ def test_the_combined_listing_in_the_docs_is_what_combine_gives():
     listing = doc.split("<!-- combined-sgd-momentum")[1].split("```python\n")[1].split("```")[0]
     fast = run_both(twins(lambda ps: SGD(ps, lr=0.1, momentum=0.9), np.float32), steps=3)
     assert fast.whole["run"].core.source == listing
+
+
+# ---------------------------------------------------------------- one call over the group
+def test_a_statement_on_state_alone_is_one_call_over_the_group():
+    """SGD(momentum)'s ``v ← μv`` and ``t ← αv`` touch only the state and the scratch:
+    the combined update makes each once over the group's buffers, which the states'
+    arrays are now views of, and still gives opt.step()'s bits."""
+    shapes = ((3, 4), (3,), (2, 3))
+    pair = twins(lambda ps: SGD(ps, lr=0.1, momentum=0.9), np.float32, shapes)
+    fast = run_both(pair, steps=6)
+    source = fast.whole["run"].core.source
+    assert source.count("np_multiply(a2_f0, x1_g0, a2_f0)") == 1
+    assert source.count("np_multiply(a2_f0, x3_g0, T_f0)") == 1
+    assert source.count("np_add(a2_") == 3  # v ← v + g: one per parameter (g is theirs)
+    params, opt = pair[1]
+    buffers = [opt.state[p]["momentum_buffer"] for p in params]
+    assert all(b.base is buffers[0].base and b.base.size == 12 + 3 + 6 for b in buffers)
+    offsets = [b.__array_interface__["data"][0] - buffers[0].base.ctypes.data for b in buffers]
+    assert offsets == [0, 12 * 4, 15 * 4]
+
+
+@pytest.mark.parametrize("change", ["state-replaced", "state-loaded", "option-an-array"])
+def test_the_group_call_hands_over_when_its_buffers_or_options_change(change):
+    """A state array replaced (by a copy), the state loaded from a state_dict, a group
+    option made a 0-d array (which a call over the group would broadcast as it would not
+    per parameter if it had a shape): the combined update does nothing and the step goes
+    parameter by parameter with opt.step()'s bits; the update is combined again (for the
+    option, each time in vain, until it is given up)."""
+    (pa, oa), (pb, ob) = twins(lambda ps: Adam(ps, lr=0.01), np.float64, ((3, 4), (3,)))
+    fast = fast_step(ob)
+    rng = np.random.default_rng(6)
+    for k in range(8):
+        if k == 4:
+            for params, opt in ((pa, oa), (pb, ob)):
+                if change == "state-replaced":
+                    st_ = opt.state[params[1]]
+                    st_["exp_avg"] = st_["exp_avg"].copy()
+                if change == "state-loaded":
+                    opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+                if change == "option-an-array":
+                    opt.param_groups[0]["betas"] = (0.9, np.asarray(0.999))
+        step_both((pa, oa), (pb, ob), fast, rng, np.float64)
+    if change == "option-an-array":  # every rebuild hands over again: given up for good
+        assert fast.whole["dropped"] > 3 and fast.whole["run"] is None
+    else:
+        assert fast.whole["dropped"] == 1 and "a12_f0" in fast.whole["run"].core.source
+
+
+def test_a_group_of_two_dtypes_keeps_its_calls_per_parameter():
+    """A group holding a float32 and a float64 parameter has no one buffer: its calls
+    stay per parameter, with opt.step()'s bits."""
+
+    def pair_of_dtypes():
+        rng = np.random.default_rng(2)
+        a = [
+            cr.nn.Parameter(rng.standard_normal((3, 4)).astype(np.float32)),
+            cr.nn.Parameter(rng.standard_normal(3).astype(np.float64)),
+        ]
+        b = [cr.nn.Parameter(p.data.copy()) for p in a]
+        return (a, SGD(a, lr=0.1, momentum=0.9)), (b, SGD(b, lr=0.1, momentum=0.9))
+
+    (pa, oa), (pb, ob) = pair_of_dtypes()
+    fast = fast_step(ob)
+    rng = np.random.default_rng(8)
+    for _ in range(5):
+        grads = [rng.standard_normal(p.data.shape).astype(p.data.dtype) for p in pa]
+        for params in (pa, pb):
+            for p, g in zip(params, grads):
+                p.grad = cr.Tensor(g.copy())
+        oa.step()
+        fast()
+        assert_same_state(pa, oa, pb, ob)
+    source = fast.whole["run"].core.source
+    assert "_f0" not in source and source.count("np_multiply(a2_") == 4

@@ -36,7 +36,7 @@ import copy
 
 import numpy as np
 
-from chainrule.compile.optimizer_trace import Untraceable, combine, trace
+from chainrule.compile.optimizer_trace import FlatGroup, Untraceable, combine, trace
 
 _NO_STATE: dict = {}  # what a traced update of a parameter without state reads (never written)
 _RETRACES = 3  # traces per parameter dropped because a branch changed, before giving up
@@ -179,15 +179,18 @@ def fast_step(opt):
 
     step.traced = traced  # {parameter: update, or None where it is planned}, for tests
     step.whole = whole  # whole["run"]: the combined update in use, for tests
+    step.rebuild = lambda flat=True: whole.update(run=_combined(opt, traced, scratch, flat))
     return step
 
 
-def _combined(opt, traced, scratch):
+def _combined(opt, traced, scratch, flat=True):
     """``run(groups, state_of) -> bool``: every parameter's traced update in one call,
     after checking that the groups hold the same parameters, each with a gradient and
-    the state its trace expects; False (nothing done) where anything differs."""
+    the state its trace expects; False (nothing done) where anything differs.
+    ``flat=False`` keeps every call per parameter (for bench/compile_stages.py)."""
     groups = [list(g["params"]) for g in opt.param_groups]
-    core = combine([[traced[p] for p in ps] for ps in groups])
+    flats = _flat_groups(opt, groups, scratch) if flat else None
+    core = combine([[traced[p] for p in ps] for ps in groups], flats)
     ns = {"core": core, "NO_STATE": _NO_STATE}
     lines = ["def run(groups, state_of):", f"    if len(groups) != {len(groups)}:"]
     lines.append("        return False")
@@ -218,6 +221,55 @@ def _combined(opt, traced, scratch):
     run = ns["run"]
     run.core, run.source = core, source
     return run
+
+
+def _flat_groups(opt, groups, scratch):
+    """Per param group, its arrays laid end to end (a :class:`FlatGroup`), or None for a
+    group of mixed dtypes or a parameter listed twice.
+
+    The scratch of all parameters of a dtype becomes views of the optimizer's own
+    scratch pair (``opt._buffers``, which its eager steps reuse), grown to their total
+    size; each state array shaped and typed like its parameter is moved into one buffer
+    per state key and group, the state then holding a view of it. The values are
+    unchanged; only the state's arrays are new objects (the combined update checks
+    that they are still these, and hands over when a state is loaded or replaced)."""
+    by_dtype: dict = {}
+    for ps in groups:
+        for p in ps:
+            by_dtype.setdefault(p.data.dtype, []).append(p)
+    at = {}  # parameter -> (offset, its dtype's scratch pair)
+    for dtype, ps in by_dtype.items():
+        pair, o = opt._buffers(0, np, dtype, sum(p.data.size for p in ps)), 0
+        for p in ps:
+            at[p] = o, pair
+            scratch[p] = tuple(a[o : o + p.data.size].reshape(p.data.shape) for a in pair)
+            o += p.data.size
+    flats = []
+    for ps in groups:
+        if len({p.data.dtype for p in ps}) != 1 or len(set(map(id, ps))) != len(ps):
+            flats.append(None)
+            continue
+        dtype, (o, (s, t)), n = ps[0].data.dtype, at[ps[0]], sum(p.data.size for p in ps)
+        arrays = {"S": s[o : o + n], "T": t[o : o + n]}
+        states = [opt.state.get(p, {}) for p in ps]
+        views = [{} for _ in ps]
+        for key in list(states[0]):
+            alike = (
+                type(st.get(key)) is np.ndarray
+                and st[key].shape == p.data.shape
+                and st[key].dtype == dtype
+                for p, st in zip(ps, states)
+            )
+            if not all(alike):
+                continue
+            arrays[key], o = np.empty(n, dtype), 0
+            for p, st, view in zip(ps, states, views):
+                view[key] = arrays[key][o : o + p.data.size].reshape(p.data.shape)
+                view[key][...] = st[key]
+                st[key] = view[key]
+                o += p.data.size
+        flats.append(FlatGroup(arrays, views))
+    return flats
 
 
 def _equal(a, b):

@@ -302,11 +302,31 @@ def trace(opt, state, group):
 
 
 _PER_PARAM = frozenset({"P", "G", "st", "S", "T"})
+# what a group option may be for a call over the whole group: a scalar (an array option
+# would broadcast against the group's buffer as it would not against each parameter)
+_SCALARS = frozenset(
+    {bool, int, float}
+    | {t for t in set(np.sctypeDict.values()) if issubclass(t, (np.number, np.bool_))}
+)
 
 
-def combine(groups):
+class FlatGroup:
+    """A param group's arrays laid end to end, for :func:`combine` to make a call of
+    every parameter's update as one call over the group.
+
+    ``arrays`` maps ``"S"``, ``"T"`` (the kernel's scratch) and state keys to one
+    contiguous buffer over the group's parameters, in order; ``views[k]`` maps each such
+    state key to the view of it that parameter ``k``'s state holds (its scratch views
+    are what the caller passes as ``S_k``, ``T_k``)."""
+
+    def __init__(self, arrays, views):
+        self.arrays, self.views = arrays, views
+
+
+def combine(groups, flats=None):
     """One function doing every parameter's traced update, from ``groups``: per param
-    group, the list of its parameters' traces (``trace()`` results).
+    group, the list of its parameters' traces (``trace()`` results), and optionally
+    ``flats``: per group, a :class:`FlatGroup` or None.
 
     Returns ``core(grp_0, P_0, G_0, st_0, S_0, T_0, P_1, .., grp_1, ..)``, with
     ``.source``: every trace's reads and checks first, then every trace's calls and
@@ -316,13 +336,22 @@ def combine(groups):
     x5_g0:``), which calls of ``update`` per parameter read and check again each time.
     Both are sound because reads and checks have no effects and touch only the groups,
     which no update writes, and each parameter's own state, which only its update
-    writes (after all of them)."""
+    writes (after all of them).
+
+    With a :class:`FlatGroup` for a group whose parameters' traces are one text, the
+    group's calls go statement by statement, and a statement that every parameter makes
+    on its state and scratch arrays alone, with the same group options, is made once
+    over the group's buffers (``v ← μv`` for all parameters in one ``np_multiply``): an
+    elementwise ufunc gives each element the same bits whichever array it is part of.
+    Statement by statement is the same work as parameter by parameter because no two
+    parameters share memory (which the optimizer's threaded runner relies on too)."""
     head, prologue, body, ns = [], [], [], {}
     made: dict[str, str] = {}  # an expression, renamed -> the local holding it
     checked: set[str] = set()
     pi = 0  # the parameter's index over all groups
     for gi, traces in enumerate(groups):
         head.append(f"grp_{gi}")
+        mine_all = []  # per parameter of the group: (its index, its trace's parts, rename)
         for update in traces:
             head += [f"{n}_{pi}" for n in ("P", "G", "st", "S", "T")]
             pro, bod, names = update.parts
@@ -336,27 +365,15 @@ def combine(groups):
                     ns[rename[name]] = value
                     mine.add(name)
 
-            def renamed(node, rename=rename):
-                for n in ast.walk(node):
-                    if isinstance(n, ast.Name) and n.id in rename:
-                        n.id = rename[n.id]
-                return ast.unparse(node)
-
             for line in pro:
                 (stmt,) = ast.parse(line).body
                 if isinstance(stmt, ast.If):  # a check: if ...: return False
-                    text = renamed(stmt)
-                    test = stmt.test  # ast.unparse drops the parentheses of not (a != b)
-                    negated = isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)
-                    if negated and not isinstance(test.operand, ast.Name):
-                        text = f"if not ({ast.unparse(test.operand)}):\n    return False"
-                    if text not in checked:
-                        checked.add(text)
-                        prologue.append(text)
+                    _renamed(stmt, rename)
+                    _check(stmt, prologue, checked)
                     continue
                 (target,) = stmt.targets
                 used = {n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}
-                key = renamed(stmt.value)
+                key = _renamed(stmt.value, rename)
                 if key not in made:
                     if used & mine:
                         mine.add(target.id)
@@ -368,8 +385,17 @@ def combine(groups):
                 elif used & mine:
                     mine.add(target.id)
                 rename[target.id] = made[key]
-            body += [renamed(ast.parse(line)) for line in bod]
+            mine_all.append((pi, update.parts, rename))
             pi += 1
+        flat = flats[gi] if flats else None
+        if flat is not None and len({parts[:2] for _, parts, _ in mine_all}) == 1:
+            checks, lines = _statement_by_statement(mine_all, flat, gi, ns)
+            for text in checks:
+                _check(ast.parse(text).body[0], prologue, checked)
+            body += lines
+        else:
+            for _, (_, bod, _), rename in mine_all:
+                body += [_renamed(ast.parse(line), rename) for line in bod]
     lines = [f"def core({', '.join(head)}):"]
     lines += ["    " + ln.replace("\n", "\n    ") for ln in [*prologue, *body, "return True"]]
     source = "\n".join(lines) + "\n"
@@ -377,3 +403,69 @@ def combine(groups):
     core = ns["core"]
     core.source = source
     return core
+
+
+def _renamed(node, rename):
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and n.id in rename:
+            n.id = rename[n.id]
+    return ast.unparse(node)
+
+
+def _check(stmt, prologue, checked):
+    """Add the check ``stmt`` (``if ...: return False``, parsed) to ``prologue`` unless
+    the same text was already added."""
+    text, test = ast.unparse(stmt), stmt.test
+    negated = isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)
+    if negated and not isinstance(test.operand, ast.Name):  # unparse drops not (a != b)'s ()
+        text = f"if not ({ast.unparse(test.operand)}):\n    return False"
+    if text not in checked:
+        checked.add(text)
+        prologue.append(text)
+
+
+def _statement_by_statement(params, flat, gi, ns):
+    """The calls of one group's parameters (``(index, parts, rename)`` each, all with one
+    trace text) statement by statement, a statement on state and scratch arrays alone
+    made once over ``flat``'s buffers. Returns ``(checks, lines)``: the checks that the
+    states still hold ``flat``'s views and that the options used are scalars."""
+    pro, bod, _ = params[0][1]
+    keys = {}  # a state array's local -> its state key
+    for line in pro:
+        (stmt,) = ast.parse(line).body
+        v = getattr(stmt, "value", None)  # a{k} = st['key']: the reads of state arrays
+        if (
+            isinstance(v, ast.Subscript)
+            and getattr(v.value, "id", None) == "st"
+            and isinstance(v.slice, ast.Constant)
+            and stmt.targets[0].id.startswith("a")
+        ):
+            keys[stmt.targets[0].id] = v.slice.value
+    whole = {"S": f"S_f{gi}", "T": f"T_f{gi}"}
+    whole.update({a: f"{a}_f{gi}" for a, key in keys.items() if key in flat.arrays})
+    for local, name in whole.items():
+        ns[name] = flat.arrays[keys.get(local, local)]
+    checks, lines, used = [], [], set()
+    for line in bod:
+        stmt = ast.parse(line).body[0]
+        names = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+        call = isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
+        options = names - whole.keys() - {n for n in names if n.startswith("np_")}
+        same = all(
+            n in params[0][2] and all(r.get(n) == params[0][2][n] for _, _, r in params)
+            for n in options
+        )
+        if call and same and not options & _PER_PARAM and names & whole.keys():
+            rename = {**whole, **{n: params[0][2][n] for n in options}}
+            lines.append(_renamed(stmt, rename))
+            for n in options:
+                checks.append(f"if type({params[0][2][n]}) not in SCALARS:\n    return False")
+            used |= names & keys.keys()
+        else:
+            lines += [_renamed(ast.parse(line), rename) for _, _, rename in params]
+    ns["SCALARS"] = _SCALARS
+    for k, (pi, _, rename) in enumerate(params):
+        for local in sorted(used & whole.keys()):
+            ns[f"{local}_v{pi}"] = flat.views[k][keys[local]]
+            checks.append(f"if {rename[local]} is not {local}_v{pi}:\n    return False")
+    return checks, lines
