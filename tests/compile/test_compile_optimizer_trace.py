@@ -497,3 +497,17 @@ def test_a_group_of_two_dtypes_keeps_its_calls_per_parameter():
         assert_same_state(pa, oa, pb, ob)
     source = fast.whole["run"].core.source
     assert "_f0" not in source and source.count("np_multiply(a2_") == 4
+
+
+def test_a_parameter_listed_twice_keeps_the_calls_per_parameter():
+    """A group list edited in place to hold one parameter twice (the optimizer refuses
+    that when a group is added): nothing is joined, and the steps give opt.step()'s bits."""
+    (pa, oa), (pb, ob) = twins(lambda ps: SGD(ps, lr=0.1, momentum=0.9), np.float32)
+    fast = fast_step(ob)
+    rng = np.random.default_rng(11)
+    for k in range(6):
+        if k == 2:
+            for params, opt in ((pa, oa), (pb, ob)):
+                opt.param_groups[0]["params"].append(params[0])
+        step_both((pa, oa), (pb, ob), fast, rng)
+    assert fast.whole["run"] is not None and "_f0" not in fast.whole["run"].core.source

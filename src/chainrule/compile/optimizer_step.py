@@ -225,7 +225,8 @@ def _combined(opt, traced, scratch, flat=True):
 
 def _flat_groups(opt, groups, scratch):
     """Per param group, its arrays laid end to end (a :class:`FlatGroup`), or None for a
-    group of mixed dtypes or a parameter listed twice.
+    group of mixed dtypes; all None when a parameter is listed twice (the optimizer
+    refuses that, but its groups' lists can be edited in place).
 
     The scratch of all parameters of a dtype becomes views of the optimizer's own
     scratch pair (``opt._buffers``, which its eager steps reuse), grown to their total
@@ -233,10 +234,12 @@ def _flat_groups(opt, groups, scratch):
     per state key and group, the state then holding a view of it. The values are
     unchanged; only the state's arrays are new objects (the combined update checks
     that they are still these, and hands over when a state is loaded or replaced)."""
+    every = [p for ps in groups for p in ps]
+    if len(set(map(id, every))) != len(every):
+        return [None] * len(groups)
     by_dtype: dict = {}
-    for ps in groups:
-        for p in ps:
-            by_dtype.setdefault(p.data.dtype, []).append(p)
+    for p in every:
+        by_dtype.setdefault(p.data.dtype, []).append(p)
     at = {}  # parameter -> (offset, its dtype's scratch pair)
     for dtype, ps in by_dtype.items():
         pair, o = opt._buffers(0, np, dtype, sum(p.data.size for p in ps)), 0
@@ -246,7 +249,7 @@ def _flat_groups(opt, groups, scratch):
             o += p.data.size
     flats = []
     for ps in groups:
-        if len({p.data.dtype for p in ps}) != 1 or len(set(map(id, ps))) != len(ps):
+        if len({p.data.dtype for p in ps}) != 1:
             flats.append(None)
             continue
         dtype, (o, (s, t)), n = ps[0].data.dtype, at[ps[0]], sum(p.data.size for p in ps)
