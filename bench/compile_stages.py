@@ -22,6 +22,10 @@ fewer than it may use) so that XLA's pools have that many too; ``cores used`` (C
 over wall time) shows what each variant took. Every variant trains its own copy of the
 same initial weights.
 
+``--adam`` times the optimizer update's three stages (parameter by parameter, combined
+with every call per parameter, combined with group calls) with Adam(lr=1e-3) instead,
+for the small size.
+
 ``--lines SIZE`` times the replay of one size statement by statement (``--steps N``
 replays) and totals the products, the optimizer step and the rest.
 
@@ -53,10 +57,10 @@ import compiled_peers  # noqa: E402
 INNER = {"small": 300, "medium": 20, "large": 2}
 
 
-def compiled_step(layers, x, y, lower=True):
+def compiled_step(layers, x, y, lower=True, adam=False):
     """bench/compiled_peers.py's step after its captures; ``lower=False`` rebuilds its
     replay with every primitive's own function called (the replay before lowering)."""
-    step = compiled_peers.step_compiled(layers, x, y)
+    step = compiled_peers.step_compiled(layers, x, y, adam=adam)
     for _ in range(3):  # two captures, one replay
         step()
     if not lower:
@@ -224,9 +228,22 @@ def profile_lines(size, steps):
         print(f"| **{kind}** | **{t / steps * 1e3:.3f}** |")
 
 
+def stages(layers, x, y):
+    """The variants of a run without ``--adam``: eager, the replay's stages, hand NumPy."""
+    return {
+        "eager": common.step_chainrule(layers, x, y),
+        "replay, primitive calls": compiled_step(layers, x, y, lower=False),
+        "lowered, update parameter by parameter": per_parameter(compiled_step(layers, x, y)),
+        "lowered, combined, calls per parameter": calls_per_parameter(compiled_step(layers, x, y)),
+        "replay, lowered": compiled_step(layers, x, y),
+        "lowered, 1 MiB update chunks": chunked(compiled_step(layers, x, y), 1 << 20),
+        "hand NumPy": common.step_numpy(layers, x, y),
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="small,medium,large")
+    parser.add_argument("--sizes", help="default small,medium,large (with --adam: small)")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
     parser.add_argument(
@@ -242,6 +259,12 @@ def main(argv=None):
     )
     parser.add_argument("--steps", type=int, default=5, help="replays for --lines")
     parser.add_argument("--no-jax", action="store_true", help="leave out the JAX jit variant")
+    parser.add_argument(
+        "--adam",
+        action="store_true",
+        help="the three stages of the optimizer update with Adam(lr=1e-3), against the "
+        "first (hand NumPy and JAX, SGD steps, left out)",
+    )
     args = parser.parse_args(argv)
     common.pin_cores(args.threads)  # before JAX starts XLA's pools: --threads cores in all
     from threadpoolctl import threadpool_info, threadpool_limits
@@ -264,24 +287,23 @@ def main(argv=None):
     if args.lines:
         profile_lines(args.lines, args.steps)
         return
-    jax = not args.no_jax and common.available("jax")
-    print("| size | variant | min µs | median µs | min / hand NumPy | median / hand | cores used |")
+    jax = not args.no_jax and not args.adam and common.available("jax")
+    base = "update parameter by parameter" if args.adam else "hand NumPy"
+    print(f"| size | variant | min µs | median µs | min / {base} | median / {base} | cores used |")
     print("|---|---|---|---|---|---|---|")
-    for size in args.sizes.split(","):
+    for size in (args.sizes or ("small" if args.adam else "small,medium,large")).split(","):
         layers, n = common.SIZES[size]
         x, y = common.batch(layers, n)
-        lowered = compiled_step(layers, x, y)
-        variants = {
-            "eager": common.step_chainrule(layers, x, y),
-            "replay, primitive calls": compiled_step(layers, x, y, lower=False),
-            "lowered, update parameter by parameter": per_parameter(compiled_step(layers, x, y)),
-            "lowered, combined, calls per parameter": calls_per_parameter(
-                compiled_step(layers, x, y)
-            ),
-            "replay, lowered": lowered,
-            "lowered, 1 MiB update chunks": chunked(compiled_step(layers, x, y), 1 << 20),
-            "hand NumPy": common.step_numpy(layers, x, y),
-        }
+        if args.adam:  # small models only: larger ones call opt.step() in every variant
+            variants = {
+                base: per_parameter(compiled_step(layers, x, y, adam=True)),
+                "combined, calls per parameter": calls_per_parameter(
+                    compiled_step(layers, x, y, adam=True)
+                ),
+                "combined, group calls (as it is)": compiled_step(layers, x, y, adam=True),
+            }
+        else:
+            variants = stages(layers, x, y)
         if jax:
             variants["JAX jit"] = common.step_jax(layers, x, y)
             for _ in range(3):  # its compilation
@@ -296,7 +318,7 @@ def main(argv=None):
                 t1 = time.perf_counter()
                 cpu[name] += time.process_time() - c0
                 times[name].append((t1 - t0) / INNER[size])
-        hand, hand_median = min(times["hand NumPy"]), statistics.median(times["hand NumPy"])
+        hand, hand_median = min(times[base]), statistics.median(times[base])
         for name, ts in times.items():
             median = statistics.median(ts)
             print(

@@ -17,14 +17,19 @@ from __future__ import annotations
 import numpy as np
 
 
-def step_compiled(layers, x, y, weights=None):
+def step_compiled(layers, x, y, weights=None, adam=False):
+    """The chainrule peer's step under ``cr.compile``; ``adam``: with Adam(lr=1e-3) in
+    place of SGD with momentum (bench/compile_stages.py ``--adam``)."""
     import common
 
     import chainrule as cr
-    from chainrule.optim import SGD
+    from chainrule.optim import SGD, Adam
 
     forward, params = common.chainrule_model(layers, weights)
-    opt = SGD(params, lr=common.LR, momentum=common.MOMENTUM)
+    if adam:
+        opt = Adam(params, lr=1e-3)
+    else:
+        opt = SGD(params, lr=common.LR, momentum=common.MOMENTUM)
     xt = cr.as_tensor(x)
 
     @cr.compile

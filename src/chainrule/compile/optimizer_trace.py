@@ -428,7 +428,7 @@ def _statement_by_statement(params, flat, gi, ns):
     """The calls of one group's parameters (``(index, parts, rename)`` each, all with one
     trace text) statement by statement, a statement on state and scratch arrays alone
     made once over ``flat``'s buffers. Returns ``(checks, lines)``: the checks that the
-    states still hold ``flat``'s views and that the options used are scalars."""
+    states still hold ``flat``'s views and that the group's options used are scalars."""
     pro, bod, _ = params[0][1]
     keys = {}  # a state array's local -> its state key
     for line in pro:
@@ -446,23 +446,41 @@ def _statement_by_statement(params, flat, gi, ns):
     for local, name in whole.items():
         ns[name] = flat.arrays[keys.get(local, local)]
     checks, lines, used = [], [], set()
+    first = params[0][2]
     for line in bod:
         stmt = ast.parse(line).body[0]
         names = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
-        call = isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
+        each = [_renamed(ast.parse(line), rename) for _, _, rename in params]
         options = names - whole.keys() - {n for n in names if n.startswith("np_")}
-        same = all(
-            n in params[0][2] and all(r.get(n) == params[0][2][n] for _, _, r in params)
-            for n in options
+        if (
+            not isinstance(stmt, ast.Expr)
+            or not isinstance(stmt.value, ast.Call)
+            or options & _PER_PARAM
+            or not names & whole.keys()
+            or any(n not in first for n in options)
+        ):
+            lines += each
+            continue
+        own = sorted(n for n in options if any(r.get(n) != first[n] for _, _, r in params))
+        for n in sorted(options.difference(own)):  # the group's: checked once, up front
+            checks.append(f"if type({first[n]}) not in SCALARS:\n    return False")
+        used |= names & keys.keys()
+        one = _renamed(stmt, {**whole, **{n: first[n] for n in options}})
+        if not own:
+            lines.append(one)
+            continue
+        # a scalar of each parameter's own (Adam's bias corrections, from its step count):
+        # one call when they are all the same scalar, bit for bit (same type, equal and
+        # not zero, whose sign == cannot see), else a call per parameter
+        same = [f"type({first[n]}) in SCALARS and {first[n]} != 0" for n in own]
+        same += [
+            f"type({r[n]}) is type({first[n]}) and {r[n]} == {first[n]}"
+            for _, _, r in params[1:]
+            for n in own
+        ]
+        lines.append(
+            f"if {' and '.join(same)}:\n    {one}\nelse:\n    " + "\n    ".join(each)
         )
-        if call and same and not options & _PER_PARAM and names & whole.keys():
-            rename = {**whole, **{n: params[0][2][n] for n in options}}
-            lines.append(_renamed(stmt, rename))
-            for n in options:
-                checks.append(f"if type({params[0][2][n]}) not in SCALARS:\n    return False")
-            used |= names & keys.keys()
-        else:
-            lines += [_renamed(ast.parse(line), rename) for _, _, rename in params]
     ns["SCALARS"] = _SCALARS
     for k, (pi, _, rename) in enumerate(params):
         for local in sorted(used & whole.keys()):
