@@ -516,3 +516,45 @@ def test_a_parameter_listed_twice_keeps_the_calls_per_parameter():
                 opt.param_groups[0]["params"].append(params[0])
         step_both((pa, oa), (pb, ob), fast, rng)
     assert fast.whole["run"] is not None and "_f0" not in fast.whole["run"].core.source
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    optimizers(),
+    st.lists(st.sampled_from([np.float32, np.float64]), min_size=2, max_size=5),
+    st.integers(1, 3),
+    st.sets(st.tuples(st.integers(1, 6), st.integers(0, 4)), max_size=2),
+)
+def test_group_calls_give_the_planned_bits(opt, dtypes, n_groups, missing):
+    """Property: with the parameters of any dtypes split into up to three groups (each
+    with its own learning rate), and a gradient missing at up to two (step, parameter)
+    places (so that Adam's and Adagrad's step counts drift apart for good), the fast
+    step's group calls leave parameters and state bit for bit where ``opt.step()`` does,
+    step after step; the combined update is in use again after each gap."""
+    cls, kwargs = opt
+    rng = np.random.default_rng(len(dtypes) * 10 + n_groups)
+
+    def make_params():
+        gen = np.random.default_rng(0)
+        return [
+            cr.nn.Parameter(gen.standard_normal((k + 2, 3)).astype(dt))
+            for k, dt in enumerate(dtypes)
+        ]
+
+    def make(ps):
+        cut = [ps[g::n_groups] for g in range(n_groups)]
+        groups = [{"params": c, "lr": kwargs["lr"] * (g + 1)} for g, c in enumerate(cut) if c]
+        return cls(groups, **kwargs)
+
+    pa, pb = make_params(), make_params()
+    oa, ob = make(pa), make(pb)
+    fast = fast_step(ob)
+    for k in range(8):
+        grads = [rng.standard_normal(p.data.shape).astype(p.data.dtype) for p in pa]
+        for params in (pa, pb):
+            for i, (p, g) in enumerate(zip(params, grads)):
+                p.grad = None if (k, i) in missing else cr.Tensor(g.copy())
+        oa.step()
+        fast()
+        assert_same_state(pa, oa, pb, ob)
+    assert fast.whole["run"] is not None and fast.whole["dropped"] <= len(missing)
