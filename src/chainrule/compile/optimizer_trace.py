@@ -455,7 +455,7 @@ def _statement_by_statement(params, flat, gi, ns):
         if (
             not isinstance(stmt, ast.Expr)
             or not isinstance(stmt.value, ast.Call)
-            or options & _PER_PARAM
+            or options & (_PER_PARAM | keys.keys())  # the user's arrays, or unjoined state
             or not names & whole.keys()
             or any(n not in first for n in options)
         ):
@@ -478,9 +478,7 @@ def _statement_by_statement(params, flat, gi, ns):
             for _, _, r in params[1:]
             for n in own
         ]
-        lines.append(
-            f"if {' and '.join(same)}:\n    {one}\nelse:\n    " + "\n    ".join(each)
-        )
+        lines.append(f"if {' and '.join(same)}:\n    {one}\nelse:\n    " + "\n    ".join(each))
     ns["SCALARS"] = _SCALARS
     for k, (pi, _, rename) in enumerate(params):
         for local in sorted(used & whole.keys()):
