@@ -57,18 +57,22 @@ import compiled_peers  # noqa: E402
 INNER = {"small": 300, "medium": 20, "large": 2}
 
 
-def compiled_step(layers, x, y, lower=True, adam=False):
+def compiled_step(layers, x, y, lower=True, adam=False, flat_labels=True):
     """bench/compiled_peers.py's step after its captures; ``lower=False`` rebuilds its
-    replay with every primitive's own function called (the replay before lowering)."""
+    replay with every primitive's own function called (the replay before lowering),
+    ``flat_labels=False`` with the cross-entropy's labels indexed by row and label (the
+    replay before its flat index)."""
     step = compiled_peers.step_compiled(layers, x, y, adam=adam)
     for _ in range(3):  # two captures, one replay
         step()
-    if not lower:
+    if not lower or not flat_labels:
         replay = sys.modules["chainrule.compile.replay"]
         guards = sys.modules["chainrule.compile.guards"]
         entry = step.compiled._latest()
         checks = guards.guards(entry.program, step.compiled.fn, step.args, {})
-        entry.replay, entry.source = replay.compile_replay(entry.program, checks, lower=False)
+        entry.replay, entry.source = replay.compile_replay(
+            entry.program, checks, lower=lower, flat_labels=flat_labels
+        )
     return step
 
 
@@ -235,6 +239,7 @@ def stages(layers, x, y):
         "replay, primitive calls": compiled_step(layers, x, y, lower=False),
         "lowered, update parameter by parameter": per_parameter(compiled_step(layers, x, y)),
         "lowered, combined, calls per parameter": calls_per_parameter(compiled_step(layers, x, y)),
+        "lowered, labels indexed by row and label": compiled_step(layers, x, y, flat_labels=False),
         "replay, lowered": compiled_step(layers, x, y),
         "lowered, 1 MiB update chunks": chunked(compiled_step(layers, x, y), 1 << 20),
         "hand NumPy": common.step_numpy(layers, x, y),

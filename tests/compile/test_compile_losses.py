@@ -421,3 +421,41 @@ def test_sample_weighted_fits_compile_bit_for_bit(kind, params, target, dtype, m
     assert comp.loss_curve_ == eager.loss_curve_
     for a, b in zip(eager.coefs_ + eager.intercepts_, comp.coefs_ + comp.intercepts_, strict=True):
         assert a.tobytes() == b.tobytes()
+
+
+class _Net(nn.Module):
+    def __init__(self, dtype):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 6, dtype=dtype)
+        self.fc2 = nn.Linear(6, 3, dtype=dtype)
+
+
+@pytest.mark.parametrize("layout", ["rows end to end", "transposed view"])
+@pytest.mark.parametrize("label_dtype", [np.int64, np.int32, np.uint8])
+def test_the_label_entries_picked_by_flat_index_give_eagers_bits(layout, label_dtype):
+    """Labels range-checked first are lowered to a flat index ``k · C + y_k`` for the
+    loss's gather and δ's minus one; logits whose rows do not lie end to end (here the
+    transposed view of ``W hᵀ``) take the row-and-label index at replay instead."""
+
+    def make():
+        model = _Net(np.float32)
+        opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x, y):
+            h = F.tanh(model.fc1(cr.as_tensor(x)))
+            if layout == "transposed view":
+                logits = (model.fc2.weight @ h.T).T + model.fc2.bias
+            else:
+                logits = model.fc2(h)
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+
+        return model, opt, step
+
+    data = [(x, y.astype(label_dtype)) for x, y in batches(4, 3, [8] * 6)]
+    compiled = assert_same(make, data, replays_at_least=3)[2]
+    source = compiled._latest().source
+    assert ".take(i" in source and ".flags.c_contiguous:" in source

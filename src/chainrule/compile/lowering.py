@@ -220,11 +220,19 @@ def cross_entropy_pairs(nodes):
 
 
 def cross_entropy_forward(c, o, x, labels, reduction, keep, n_rows):
-    """The forward of a paired cross-entropy; ``keep`` is ``(e, s)``: the names of the
-    arrays the VJP reads."""
-    e_name, s_name = keep
-    rows = c.rows(n_rows)
+    """The forward of a paired cross-entropy; ``keep`` is ``(e, s, i)``: the names of the
+    arrays the VJP reads, ``i`` (or None) the labels' flat index ``k · C + y_k``, made
+    only for labels checked to lie in ``0..C-1`` above (then it picks the same entries
+    as ``[rows, labels]``, with one cheaper gather and scatter instead of two)."""
+    e_name, s_name, i_name = keep
     z = f"z{o[1:]}"
+    if i_name is None:
+        picked = f"{z}[{c.rows(n_rows)}, {labels}]"
+        index = []
+    else:
+        width = c.cur[0].shape[1]
+        picked = f"{z}.reshape({n_rows * width}).take({i_name})"
+        index = [f"{i_name} = np_add({labels}, {c.row_starts(n_rows, width)})"]
     lines = [
         # eager: z = x - max; losses = log(Σ e^z) - z[rows, labels]. x.max(axis=1) is
         # np.maximum.reduce(x, 1) behind a Python wrapper: the same reduction, called direct
@@ -232,7 +240,8 @@ def cross_entropy_forward(c, o, x, labels, reduction, keep, n_rows):
         f"{e_name} = np_exp({z})",
         # keepdims for the VJP's e / s; the same row sums as eager's sum(axis=1)
         f"{s_name} = np_add.reduce({e_name}, 1, None, None, True)",
-        f"{o} = np_log({s_name}.reshape({n_rows})) - {z}[{rows}, {labels}]",
+        *index,
+        f"{o} = np_log({s_name}.reshape({n_rows})) - {picked}",
         f"del {z}",
     ]
     if reduction == "mean":  # losses.sum() is np.add.reduce(losses, None)
@@ -246,11 +255,19 @@ def cross_entropy_vjp(c, o, g, labels, reduction, keep, n_rows, seed=None):
     """δ = (e / s − onehot(y)) · g / N, in ``e`` (eager: softmax, then minus one-hot in
     place, then ``*= g / n``); ``e`` is the forward's fresh array, so δ may take it
     whether or not it leaves the step. ``seed``: the unit seed array when ``g`` is it."""
-    e_name, s_name = keep
-    lines = [
-        f"np_divide({e_name}, {s_name}, {e_name})",
-        f"{e_name}[{c.rows(n_rows)}, {labels}] -= 1",
-    ]
+    e_name, s_name, i_name = keep
+    lines = [f"np_divide({e_name}, {s_name}, {e_name})"]
+    by_rows = f"{e_name}[{c.rows(n_rows)}, {labels}] -= 1"
+    if i_name is None:
+        lines.append(by_rows)
+    else:  # the forward's flat index (one entry per row: none repeats), where e's rows
+        # lie end to end; e follows the logits' layout, which a transposed view changes
+        lines += [
+            f"if {e_name}.flags.c_contiguous:",
+            f"    {e_name}.reshape({e_name}.size)[{i_name}] -= 1",
+            "else:",
+            f"    {by_rows}",
+        ]
     if reduction == "none":
         return [*lines, f"{o} = {e_name} * {g}.reshape(({n_rows}, 1))"]
     scale = f"{g} / {n_rows}" if reduction == "mean" else g

@@ -66,6 +66,7 @@ class _Emitter:
         self.made: set[int] = set()
         self.names: dict[int, str] = {}  # id(object) -> namespace name
         self.tops: set[int] = set()  # labels nodes whose largest value is computed
+        self.in_range: dict[int, int] = {}  # labels node -> C: checked 0 <= y < C above
 
     def obj(self, value, prefix):
         """A namespace name bound to ``value`` (one name per object)."""
@@ -198,6 +199,16 @@ class _Emitter:
         """The engine's shared read-only vector of ones (what ``linear``'s VJP uses)."""
         return self.obj(_shared_ones(n, dtype), "K")
 
+    def row_starts(self, n, width):
+        """The read-only offsets ``k · width`` of an ``(n, width)`` array's rows, flattened."""
+        key = ("row_starts", n, width)
+        if key not in self.names:
+            starts = np.arange(n, dtype=np.int64) * width
+            starts.flags.writeable = False
+            self.names[key] = name = f"K{len(self.names)}"
+            self.ns[name] = starts
+        return self.names[key]
+
     def rows(self, n):
         key = ("rows", n)
         if key not in self.names:
@@ -249,10 +260,15 @@ class _Emitter:
             v = self.pairs[n]
             (x,) = node.info[1]
             self.cur = [self.p.nodes[x]]
-            keep = self.keep[v] = (f"e{n}", f"s{n}")
-            labels = self.expr(node.info[2]["labels"])
+            ref = node.info[2]["labels"]
+            rows, classes = self.cur[0].shape
+            # labels already checked to lie in 0..C-1 pick their entries by flat index
+            flat = self.in_range.get(ref.n, classes + 1) <= classes
+            if self.p.nodes[ref.n].dtype.kind == "u" and self.p.nodes[ref.n].dtype.itemsize == 8:
+                flat = False  # uint64 + int64 offsets would give float64
+            keep = self.keep[v] = (f"e{n}", f"s{n}", f"i{n}" if flat else None)
+            labels = self.expr(ref)
             reduction = node.info[2].get("reduction", "mean")
-            rows = self.cur[0].shape[0]
             self.lines += lowering.cross_entropy_forward(
                 self, o, self.ref(x), labels, reduction, keep, rows
             )
@@ -269,7 +285,7 @@ class _Emitter:
             self.lines += lowering.cross_entropy_vjp(
                 self, o, self.ref(g), labels, reduction, keep, rows, seed
             )
-            self.lines.append(f"del {keep[0]}, {keep[1]}")
+            self.lines.append(f"del {', '.join(k for k in keep if k)}")
 
     def compute(self, n):
         node = self.p.nodes[n]
@@ -366,10 +382,12 @@ def _range_checked(entry, classes):
     return n
 
 
-def build(program, guards, lower=True):
+def build(program, guards, lower=True, flat_labels=True):
     """``(source, namespace)`` of ``replay(args)`` for ``program``; ``guards`` is a list
     of ``(expression, {name: object})`` pairs that must all hold. ``lower=False`` calls
-    every primitive's own function (the reference the lowered lines are tested against)."""
+    every primitive's own function (the reference the lowered lines are tested against);
+    ``flat_labels=False`` keeps the cross-entropy's ``[rows, labels]`` index where a
+    flat one would do (bench/compile_stages.py's row for what the flat one bought)."""
     em = _Emitter(program)
     nodes = program.nodes
     em.plan_lowering(lambda entry: _uses(entry, nodes), lower)
@@ -423,6 +441,8 @@ def build(program, guards, lower=True):
                 em.lines.append(check)
             else:
                 em.lines += lowering.in_range_or(em.label_top(labels), classes[labels], check)
+                if flat_labels:
+                    em.in_range.setdefault(labels, classes[labels])
         elif kind == "end":
             em.lines.append(f"return {em.expr(entry[1])}")
             continue
@@ -433,8 +453,8 @@ def build(program, guards, lower=True):
     return "\n".join(body) + "\n", em.ns
 
 
-def compile_replay(program, guards, lower=True):
+def compile_replay(program, guards, lower=True, flat_labels=True):
     """The replay function itself (and its source, for debugging)."""
-    source, ns = build(program, guards, lower)
+    source, ns = build(program, guards, lower, flat_labels)
     exec(compile(source, "<cr.compile replay>", "exec"), ns)
     return ns["replay"], source
