@@ -58,24 +58,26 @@ def assert_same_state(pa, oa, pb, ob):
 
 
 def run_both(pair, steps, seed=1, between=None):
-    """Step one twin with ``opt.step()``, the other with the replay's fast step."""
-    (pa, oa), (_, ob) = pair
+    """Step one twin with ``opt.step()``, the other with the replay's fast step;
+    ``between(k, params, opt)`` is called on both twins before step ``k`` (it may edit
+    the twin's parameter list in place)."""
+    (pa, oa), (pb, ob) = pair
     fast = fast_step(ob)
     rng = np.random.default_rng(seed)
     for k in range(steps):
         if between is not None:
-            between(k, oa)
-            between(k, ob)
-        step_both(pair[0], pair[1], fast, rng, pa[0].data.dtype)
+            between(k, pa, oa)
+            between(k, pb, ob)
+        step_both(pair[0], pair[1], fast, rng)
     return fast
 
 
-def step_both(a, b, fast, rng, dtype=np.float32, without=()):
-    """One step of twins ``a`` and ``b`` on the same random gradients (none for the
-    parameters at the indices in ``without``): ``opt.step()`` on a, the fast step on b,
-    then their parameters and states compared."""
+def step_both(a, b, fast, rng, without=()):
+    """One step of twins ``a`` and ``b`` on the same random gradients, each in its
+    parameter's dtype (none for the parameters at the indices in ``without``):
+    ``opt.step()`` on a, the fast step on b, then their parameters and states compared."""
     (pa, oa), (pb, ob) = a, b
-    grads = [rng.standard_normal(p.data.shape).astype(dtype) for p in pa]
+    grads = [rng.standard_normal(p.data.shape).astype(p.data.dtype) for p in pa]
     for params in (pa, pb):
         for i, (p, g) in enumerate(zip(params, grads)):
             p.grad = None if i in without else cr.Tensor(g.copy())
@@ -137,7 +139,7 @@ def test_options_read_live_and_a_changed_branch_is_traced_again():
     """The learning rate is read at every step (no retrace); switching momentum off, then
     on, changes a branch: that step is planned, the next one traced anew."""
 
-    def between(k, opt):
+    def between(k, _, opt):
         group = opt.param_groups[0]
         group["lr"] = 0.1 / (k + 1)
         if k == 3:
@@ -153,7 +155,7 @@ def test_options_read_live_and_a_changed_branch_is_traced_again():
 
 
 def test_amsgrad_switched_on_midway():
-    def between(k, opt):
+    def between(k, _, opt):
         opt.param_groups[0]["amsgrad"] = k >= 3
 
     fast = run_both(twins(lambda ps: Adam(ps, lr=0.01), np.float64), steps=7, between=between)
@@ -161,7 +163,7 @@ def test_amsgrad_switched_on_midway():
 
 
 def test_a_branch_that_keeps_changing_is_given_up():
-    def between(k, opt):
+    def between(k, _, opt):
         opt.param_groups[0]["weight_decay"] = 0.01 * (k % 2)
 
     pair = twins(lambda ps: SGD(ps, lr=0.1, momentum=0.5), np.float32)
@@ -300,15 +302,14 @@ def test_state_emptied_between_replays_starts_afresh_as_eagerly(name, how):
 def test_a_parameter_swapped_into_a_group_is_updated_as_eagerly():
     """The guards count a group's parameters; one swapped for another of the same count
     is updated by the replay's step as opt.step() updates it."""
-    (pa, oa), (pb, ob) = twins(lambda ps: SGD(ps, lr=0.1, momentum=0.9), np.float32)
-    fast = fast_step(ob)
-    rng = np.random.default_rng(3)
-    for k in range(5):
+
+    def swap(k, params, opt):
         if k == 2:
-            for params, opt in ((pa, oa), (pb, ob)):
-                params[0] = cr.nn.Parameter(np.full((5, 2), 0.5, np.float32))
-                opt.param_groups[0]["params"][0] = params[0]
-        step_both((pa, oa), (pb, ob), fast, rng)
+            params[0] = cr.nn.Parameter(np.full((5, 2), 0.5, np.float32))
+            opt.param_groups[0]["params"][0] = params[0]
+
+    pair = twins(lambda ps: SGD(ps, lr=0.1, momentum=0.9), np.float32)
+    run_both(pair, steps=5, seed=3, between=swap)
 
 
 # ---------------------------------------------------------------- the combined update
@@ -364,7 +365,7 @@ def test_per_parameter_state_stays_per_parameter():
     fast = fast_step(ob)
     rng = np.random.default_rng(5)
     for k in range(7):
-        step_both((pa, oa), (pb, ob), fast, rng, np.float64, without=(1,) if k < 2 else ())
+        step_both((pa, oa), (pb, ob), fast, rng, without=(1,) if k < 2 else ())
     assert fast.whole["run"] is not None
     assert [ob.state[p]["step"] for p in pb] == [7, 5]
     # the bias corrections are each parameter's own: one call over the group only when
@@ -456,20 +457,20 @@ def test_the_group_call_hands_over_when_its_buffers_or_options_change(change):
     per parameter if it had a shape): the combined update does nothing and the step goes
     parameter by parameter with opt.step()'s bits; the update is combined again (for the
     option, each time in vain, until it is given up)."""
-    (pa, oa), (pb, ob) = twins(lambda ps: Adam(ps, lr=0.01), np.float64, ((3, 4), (3,)))
-    fast = fast_step(ob)
-    rng = np.random.default_rng(6)
-    for k in range(8):
-        if k == 4:
-            for params, opt in ((pa, oa), (pb, ob)):
-                if change == "state-replaced":
-                    st_ = opt.state[params[1]]
-                    st_["exp_avg"] = st_["exp_avg"].copy()
-                if change == "state-loaded":
-                    opt.load_state_dict(copy.deepcopy(opt.state_dict()))
-                if change == "option-an-array":
-                    opt.param_groups[0]["betas"] = (0.9, np.asarray(0.999))
-        step_both((pa, oa), (pb, ob), fast, rng, np.float64)
+
+    def make_change(k, params, opt):
+        if k != 4:
+            return
+        if change == "state-replaced":
+            st_ = opt.state[params[1]]
+            st_["exp_avg"] = st_["exp_avg"].copy()
+        if change == "state-loaded":
+            opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+        if change == "option-an-array":
+            opt.param_groups[0]["betas"] = (0.9, np.asarray(0.999))
+
+    pair = twins(lambda ps: Adam(ps, lr=0.01), np.float64, ((3, 4), (3,)))
+    fast = run_both(pair, steps=8, seed=6, between=make_change)
     if change == "option-an-array":  # every rebuild hands over again: given up for good
         assert fast.whole["dropped"] > 3 and fast.whole["run"] is None
     else:
@@ -489,17 +490,7 @@ def test_a_group_of_two_dtypes_keeps_its_calls_per_parameter():
         b = [cr.nn.Parameter(p.data.copy()) for p in a]
         return (a, SGD(a, lr=0.1, momentum=0.9)), (b, SGD(b, lr=0.1, momentum=0.9))
 
-    (pa, oa), (pb, ob) = pair_of_dtypes()
-    fast = fast_step(ob)
-    rng = np.random.default_rng(8)
-    for _ in range(5):
-        grads = [rng.standard_normal(p.data.shape).astype(p.data.dtype) for p in pa]
-        for params in (pa, pb):
-            for p, g in zip(params, grads):
-                p.grad = cr.Tensor(g.copy())
-        oa.step()
-        fast()
-        assert_same_state(pa, oa, pb, ob)
+    fast = run_both(pair_of_dtypes(), steps=5, seed=8)
     source = fast.whole["run"].core.source
     assert "_f0" not in source and source.count("np_multiply(a2_") == 4
 
@@ -507,14 +498,13 @@ def test_a_group_of_two_dtypes_keeps_its_calls_per_parameter():
 def test_a_parameter_listed_twice_keeps_the_calls_per_parameter():
     """A group list edited in place to hold one parameter twice (the optimizer refuses
     that when a group is added): nothing is joined, and the steps give opt.step()'s bits."""
-    (pa, oa), (pb, ob) = twins(lambda ps: SGD(ps, lr=0.1, momentum=0.9), np.float32)
-    fast = fast_step(ob)
-    rng = np.random.default_rng(11)
-    for k in range(6):
+
+    def list_twice(k, params, opt):
         if k == 2:
-            for params, opt in ((pa, oa), (pb, ob)):
-                opt.param_groups[0]["params"].append(params[0])
-        step_both((pa, oa), (pb, ob), fast, rng)
+            opt.param_groups[0]["params"].append(params[0])
+
+    pair = twins(lambda ps: SGD(ps, lr=0.1, momentum=0.9), np.float32)
+    fast = run_both(pair, steps=6, seed=11, between=list_twice)
     assert fast.whole["run"] is not None and "_f0" not in fast.whole["run"].core.source
 
 
@@ -550,11 +540,18 @@ def test_group_calls_give_the_planned_bits(opt, dtypes, n_groups, missing):
     oa, ob = make(pa), make(pb)
     fast = fast_step(ob)
     for k in range(8):
-        grads = [rng.standard_normal(p.data.shape).astype(p.data.dtype) for p in pa]
-        for params in (pa, pb):
-            for i, (p, g) in enumerate(zip(params, grads)):
-                p.grad = None if (k, i) in missing else cr.Tensor(g.copy())
-        oa.step()
-        fast()
-        assert_same_state(pa, oa, pb, ob)
+        step_both((pa, oa), (pb, ob), fast, rng, without={i for j, i in missing if j == k})
     assert fast.whole["run"] is not None and fast.whole["dropped"] <= len(missing)
+
+
+def test_adams_update_makes_nine_calls_over_the_group_and_three_per_parameter():
+    """docs/compile.md's count for Adam: 7 calls over the group, 2 more under the `if`
+    of the bias corrections (agreeing step counts), and 3 per parameter (those reading
+    the gradient or writing the parameter), where it made 12 per parameter."""
+    shapes = ((3, 4), (3,), (2, 3))
+    fast = run_both(twins(lambda ps: Adam(ps, lr=0.01), np.float32, shapes), steps=6)
+    source = fast.whole["run"].core.source
+    calls = [ln.strip() for ln in source.splitlines() if ln.startswith("    np_")]
+    branched = [ln.strip() for ln in source.splitlines() if ln.startswith("        np_")]
+    assert sum("_f0" in c for c in calls) == 7 and len(calls) == 7 + 3 * len(shapes)
+    assert sum("_f0" in c for c in branched) == 2  # each if's one call over the group

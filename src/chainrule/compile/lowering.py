@@ -232,7 +232,7 @@ def cross_entropy_forward(c, o, x, labels, reduction, keep, n_rows):
     else:
         width = c.cur[0].shape[1]
         picked = f"{z}.reshape({n_rows * width}).take({i_name})"
-        index = [f"{i_name} = np_add({labels}, {c.row_starts(n_rows, width)})"]
+        index = [f"{i_name} = np_add({labels}, {c.rows(n_rows, width)})"]
     lines = [
         # eager: z = x - max; losses = log(Σ e^z) - z[rows, labels]. x.max(axis=1) is
         # np.maximum.reduce(x, 1) behind a Python wrapper: the same reduction, called direct

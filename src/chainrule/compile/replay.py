@@ -199,20 +199,12 @@ class _Emitter:
         """The engine's shared read-only vector of ones (what ``linear``'s VJP uses)."""
         return self.obj(_shared_ones(n, dtype), "K")
 
-    def row_starts(self, n, width):
-        """The read-only offsets ``k · width`` of an ``(n, width)`` array's rows, flattened."""
-        key = ("row_starts", n, width)
+    def rows(self, n, width=1):
+        """A read-only ``[0, width, 2·width, …]`` of ``n`` int64s: the row indices of an
+        ``(n, C)`` array, or (``width=C``) where its rows start once it is flattened."""
+        key = ("rows", n, width)
         if key not in self.names:
-            starts = np.arange(n, dtype=np.int64) * width
-            starts.flags.writeable = False
-            self.names[key] = name = f"K{len(self.names)}"
-            self.ns[name] = starts
-        return self.names[key]
-
-    def rows(self, n):
-        key = ("rows", n)
-        if key not in self.names:
-            rows = np.arange(n)
+            rows = np.arange(n, dtype=np.int64) * width
             rows.flags.writeable = False
             self.names[key] = name = f"K{len(self.names)}"
             self.ns[name] = rows
@@ -263,9 +255,10 @@ class _Emitter:
             ref = node.info[2]["labels"]
             rows, classes = self.cur[0].shape
             # labels already checked to lie in 0..C-1 pick their entries by flat index
-            flat = self.in_range.get(ref.n, classes + 1) <= classes
-            if self.p.nodes[ref.n].dtype.kind == "u" and self.p.nodes[ref.n].dtype.itemsize == 8:
-                flat = False  # uint64 + int64 offsets would give float64
+            # (not uint64 ones: uint64 + the int64 row starts would give float64)
+            checked = self.in_range.get(ref.n)
+            flat = checked is not None and checked <= classes
+            flat = flat and self.p.nodes[ref.n].dtype != np.uint64
             keep = self.keep[v] = (f"e{n}", f"s{n}", f"i{n}" if flat else None)
             labels = self.expr(ref)
             reduction = node.info[2].get("reduction", "mean")
